@@ -1,0 +1,142 @@
+"""Input validation shared by every public entry point (reference and kernels alike).
+
+Each check raises a ``TypeError`` (wrong type or dtype) or ``ValueError`` (wrong shape or
+value) whose message names the argument, what was expected and what was given, so that no
+bad input ever reaches a compiled kernel.
+"""
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _fmt_shape(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def check_float_array(name, a, ndim):
+    """``a`` is a float32/float64 ndarray of rank ``ndim``; returns it unchanged."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
+    if a.ndim != ndim:
+        raise ValueError(
+            f"{name} must have {ndim} dimensions, got {a.ndim} with shape {_fmt_shape(a.shape)}"
+        )
+    return a
+
+
+def check_shape(name, a, expected, layout=None):
+    """``a.shape == expected``; ``layout`` (e.g. ``"(T, B, D)"``) is named in the message."""
+    if tuple(a.shape) != tuple(expected):
+        what = f" {layout}" if layout else ""
+        raise ValueError(
+            f"{name} must have shape{what} = {_fmt_shape(expected)}, got {_fmt_shape(a.shape)}"
+        )
+
+
+def check_same_dtype(**arrays):
+    """All given arrays share one float dtype; returns it. ``None`` values are ignored."""
+    named = [(k, v) for k, v in arrays.items() if v is not None]
+    dtype = named[0][1].dtype
+    for k, v in named[1:]:
+        if v.dtype != dtype:
+            first = named[0][0]
+            raise TypeError(
+                f"{k} has dtype {v.dtype} but {first} has dtype {dtype}; "
+                "all arrays of one call must share one dtype (cast them with .astype)"
+            )
+    return dtype
+
+
+def check_finite(name, a):
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+
+
+def check_truncate(truncate):
+    """``None`` (full BPTT) or a non-negative int number of recurrent transitions."""
+    if truncate is None:
+        return None
+    if isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer)):
+        raise TypeError(f"truncate must be None or an int >= 0, got {truncate!r}")
+    if truncate < 0:
+        raise ValueError(f"truncate must be None or an int >= 0, got {truncate}")
+    return int(truncate)
+
+
+def check_nonlinearity(nonlinearity):
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return nonlinearity
+
+
+def check_cell_params(gates, weight_ih, weight_hh, bias_ih, bias_hh):
+    """PyTorch-layout parameters of a cell with ``gates`` gate blocks; returns (D, H, dtype).
+
+    ``weight_ih`` (G*H, D), ``weight_hh`` (G*H, H), ``bias_ih`` (G*H,), ``bias_hh`` (G*H,).
+    ``weight_ih`` and ``bias_ih`` are ``None`` for the projected-input entry points.
+    """
+    check_float_array("weight_hh", weight_hh, 2)
+    gh, h = weight_hh.shape
+    if h == 0 or gh != gates * h:
+        raise ValueError(
+            f"weight_hh must have shape (G*H, H) with G={gates} gates, "
+            f"got {_fmt_shape(weight_hh.shape)}"
+        )
+    d = None
+    if weight_ih is not None:
+        check_float_array("weight_ih", weight_ih, 2)
+        if weight_ih.shape[0] != gh or weight_ih.shape[1] == 0:
+            raise ValueError(
+                f"weight_ih must have shape (G*H, D) = ({gh}, D) with D >= 1, "
+                f"got {_fmt_shape(weight_ih.shape)}"
+            )
+        d = weight_ih.shape[1]
+    if bias_ih is not None:
+        check_float_array("bias_ih", bias_ih, 1)
+        check_shape("bias_ih", bias_ih, (gh,), "(G*H,)")
+    check_float_array("bias_hh", bias_hh, 1)
+    check_shape("bias_hh", bias_hh, (gh,), "(G*H,)")
+    dtype = check_same_dtype(
+        weight_hh=weight_hh, weight_ih=weight_ih, bias_ih=bias_ih, bias_hh=bias_hh
+    )
+    for name, a in (("weight_ih", weight_ih), ("weight_hh", weight_hh),
+                    ("bias_ih", bias_ih), ("bias_hh", bias_hh)):
+        if a is not None:
+            check_finite(name, a)
+    return d, h, dtype
+
+
+def check_sequence(name, x, width, dtype, layout):
+    """A time-major sequence ``(T, B, width)`` with T >= 1, B >= 1 of the given dtype."""
+    check_float_array(name, x, 3)
+    t, b, w = x.shape
+    if t == 0 or b == 0:
+        raise ValueError(f"{name} must have T >= 1 and B >= 1, got shape {layout} = "
+                         f"{_fmt_shape(x.shape)}")
+    if w != width:
+        raise ValueError(f"{name} must have shape {layout} with last dimension {width}, "
+                         f"got {_fmt_shape(x.shape)}")
+    check_same_dtype(weights=np.empty(0, dtype), **{name: x})
+    return t, b
+
+
+def check_state(name, h, batch, hidden, dtype, finite=True):
+    """A state ``(B, H)`` of the given dtype (e.g. ``h0``, ``c0``, ``dh_n``)."""
+    check_float_array(name, h, 2)
+    check_shape(name, h, (batch, hidden), "(B, H)")
+    check_same_dtype(weights=np.empty(0, dtype), **{name: h})
+    if finite:
+        check_finite(name, h)
+    return h
+
+
+def check_cache(cache, cls, func):
+    if not isinstance(cache, cls):
+        raise TypeError(
+            f"{func} needs the cache returned by the matching forward ({cls.__name__}), "
+            f"got {type(cache).__name__}"
+        )
+    return cache

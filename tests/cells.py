@@ -1,0 +1,83 @@
+"""One uniform view of every cell of a backend module (``fastrnn.reference`` or
+``fastrnn.kernels``), so each test is written once and runs for RNN(tanh/relu), LSTM, GRU.
+
+States are tuples: ``(h,)`` or ``(h, c)``; parameters are ``(weight_ih, weight_hh, bias_ih,
+bias_hh)``.
+"""
+
+import numpy as np
+
+CELL_NAMES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
+
+
+class Cell:
+    def __init__(self, name, mod):
+        self.name = name
+        self.kind = name.split("_")[0]
+        self.kw = {"nonlinearity": name.split("_")[1]} if self.kind == "rnn" else {}
+        self.gates = {"rnn": 1, "lstm": 4, "gru": 3}[self.kind]
+        self.n_states = 2 if self.kind == "lstm" else 1
+        self.mod = mod
+
+    def _f(self, what):
+        return getattr(self.mod, f"{self.kind}_{what}")
+
+    # ------------------------------------------------------------ data
+    def params(self, rng, D, H, dtype=np.float64, scale=0.5):
+        G = self.gates
+        return tuple(rng.uniform(-scale, scale, s).astype(dtype)
+                     for s in ((G * H, D), (G * H, H), (G * H,), (G * H,)))
+
+    def states(self, rng, B, H, dtype=np.float64):
+        return tuple(rng.uniform(-0.5, 0.5, (B, H)).astype(dtype) for _ in range(self.n_states))
+
+    # ------------------------------------------------------------ sequence
+    def forward(self, x, states, params):
+        """-> hs (T, B, H), final states tuple, cache"""
+        out = self._f("forward")(x, *states, *params, **self.kw)
+        if self.kind == "lstm":
+            hs, c_n, cache = out
+            return hs, (hs[-1], c_n), cache
+        hs, cache = out
+        return hs, (hs[-1],), cache
+
+    def backward(self, dhs, cache, dfinals=None, truncate=None):
+        """-> dx, dstates tuple, dparams tuple"""
+        dfinals = dfinals if dfinals is not None else (None,) * self.n_states
+        out = self._f("backward")(dhs, cache, *dfinals, truncate=truncate)
+        ns = self.n_states
+        return out[0], tuple(out[1:1 + ns]), tuple(out[1 + ns:])
+
+    def forward_proj(self, xw, states, weight_hh, bias_hh):
+        out = self._f("forward_proj")(xw, *states, weight_hh, bias_hh, **self.kw)
+        if self.kind == "lstm":
+            hs, c_n, cache = out
+            return hs, (hs[-1], c_n), cache
+        hs, cache = out
+        return hs, (hs[-1],), cache
+
+    def backward_proj(self, dhs, cache, dfinals=None, truncate=None):
+        """-> dxw, dstates tuple, (dweight_hh, dbias_hh)"""
+        dfinals = dfinals if dfinals is not None else (None,) * self.n_states
+        out = self._f("backward_proj")(dhs, cache, *dfinals, truncate=truncate)
+        ns = self.n_states
+        return out[0], tuple(out[1:1 + ns]), tuple(out[1 + ns:])
+
+    # ------------------------------------------------------------ one step
+    def step_forward(self, x, states, params):
+        """-> next states tuple, cache"""
+        out = self._f("step_forward")(x, *states, *params, **self.kw)
+        return tuple(out[:-1]), out[-1]
+
+    def step_backward(self, dstates, cache):
+        """-> dx, dstates_prev tuple, dparams tuple"""
+        out = self._f("step_backward")(*dstates, cache)
+        ns = self.n_states
+        return out[0], tuple(out[1:1 + ns]), tuple(out[1 + ns:])
+
+
+def rel_err(a, b):
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    denom = max(np.abs(a).max(initial=0), np.abs(b).max(initial=0), 1e-300)
+    return np.abs(a - b).max(initial=0) / denom
