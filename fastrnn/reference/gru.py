@@ -76,11 +76,7 @@ class GRUStepCache(NamedTuple):
 
 def gru_step_forward(x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh):
     """One step: x (B, D), h_prev (B, H) -> h_next (B, H), cache."""
-    D, H, dtype = ck.check_cell_params(GATES, weight_ih, weight_hh, bias_ih, bias_hh)
-    ck.check_float_array("x", x, 2)
-    ck.check_shape("x", x, (x.shape[0], D), "(B, D)")
-    ck.check_same_dtype(weight_hh=weight_hh, x=x)
-    ck.check_state("h_prev", h_prev, x.shape[0], H, dtype)
+    ck.check_step(GATES, x, {"h_prev": h_prev}, weight_ih, weight_hh, bias_ih, bias_hh)
     xw = project_inputs(x, weight_ih, bias_ih)                # (B, 3H)
     h, gates, ah_n = _cell_forward(xw, h_prev, weight_hh, bias_hh)
     return h, GRUStepCache(x, h_prev, gates, ah_n, weight_ih, weight_hh)

@@ -83,12 +83,7 @@ class LSTMStepCache(NamedTuple):
 
 def lstm_step_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh):
     """One step: x (B, D), h_prev, c_prev (B, H) -> h_next, c_next (B, H), cache."""
-    D, H, dtype = ck.check_cell_params(GATES, weight_ih, weight_hh, bias_ih, bias_hh)
-    ck.check_float_array("x", x, 2)
-    ck.check_shape("x", x, (x.shape[0], D), "(B, D)")
-    ck.check_same_dtype(weight_hh=weight_hh, x=x)
-    ck.check_state("h_prev", h_prev, x.shape[0], H, dtype)
-    ck.check_state("c_prev", c_prev, x.shape[0], H, dtype)
+    ck.check_step(GATES, x, {"h_prev": h_prev, "c_prev": c_prev}, weight_ih, weight_hh, bias_ih, bias_hh)
     xw = project_inputs(x, weight_ih, bias_ih)                # (B, 4H)
     h, c, gates = _cell_forward(xw, h_prev, c_prev, weight_hh, bias_hh)
     return h, c, LSTMStepCache(x, h_prev, c_prev, c, gates, weight_ih, weight_hh)

@@ -67,12 +67,8 @@ class RNNStepCache(NamedTuple):
 
 def rnn_step_forward(x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity="tanh"):
     """One step: x (B, D), h_prev (B, H) -> h_next (B, H), cache."""
-    D, H, dtype = ck.check_cell_params(GATES, weight_ih, weight_hh, bias_ih, bias_hh)
+    ck.check_step(GATES, x, {"h_prev": h_prev}, weight_ih, weight_hh, bias_ih, bias_hh)
     ck.check_nonlinearity(nonlinearity)
-    ck.check_float_array("x", x, 2)
-    ck.check_shape("x", x, (x.shape[0], D), "(B, D)")
-    ck.check_same_dtype(weight_hh=weight_hh, x=x)
-    ck.check_state("h_prev", h_prev, x.shape[0], H, dtype)
     xw = project_inputs(x, weight_ih, bias_ih)                # (B, H)
     h_next = _cell_forward(xw, h_prev, weight_hh, bias_hh, nonlinearity)
     return h_next, RNNStepCache(x, h_prev, h_next, weight_ih, weight_hh, nonlinearity)

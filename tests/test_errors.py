@@ -3,11 +3,19 @@
 import numpy as np
 import pytest
 
-import fastrnn.reference as ref
+import fastrnn.kernels
+import fastrnn.reference
 from cells import CELL_NAMES, Cell
 
+BACKENDS = {"reference": fastrnn.reference, "kernels": fastrnn.kernels}
 
-def setup(name, T=3, B=2, D=4, H=5, dtype=np.float64):
+
+@pytest.fixture(params=list(BACKENDS))
+def ref(request):
+    return BACKENDS[request.param]
+
+
+def setup(ref, name, T=3, B=2, D=4, H=5, dtype=np.float64):
     cell = Cell(name, ref)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(T, B, D)).astype(dtype)
@@ -15,31 +23,31 @@ def setup(name, T=3, B=2, D=4, H=5, dtype=np.float64):
 
 
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_wrong_rank_of_x(name):
-    cell, x, states, params = setup(name)
+def test_wrong_rank_of_x(ref, name):
+    cell, x, states, params = setup(ref, name)
     with pytest.raises(ValueError, match=r"x must have 3 dimensions, got 2 with shape \(2, 4\)"):
         cell.forward(x[0], states, params)
 
 
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_wrong_input_width(name):
-    cell, x, states, params = setup(name)
+def test_wrong_input_width(ref, name):
+    cell, x, states, params = setup(ref, name)
     with pytest.raises(ValueError, match=r"x must have shape \(T, B, D\) with last dimension 4, "
                                          r"got \(3, 2, 3\)"):
         cell.forward(x[:, :, :3], states, params)
 
 
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_mismatched_state_shape(name):
-    cell, x, states, params = setup(name)
+def test_mismatched_state_shape(ref, name):
+    cell, x, states, params = setup(ref, name)
     bad = (states[0][:1],) + states[1:]
     with pytest.raises(ValueError, match=r"h0 must have shape \(B, H\) = \(2, 5\), got \(1, 5\)"):
         cell.forward(x, bad, params)
 
 
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_mismatched_weight_shapes(name):
-    cell, x, states, params = setup(name)
+def test_mismatched_weight_shapes(ref, name):
+    cell, x, states, params = setup(ref, name)
     w_ih, w_hh, b_ih, b_hh = params
     with pytest.raises(ValueError, match="weight_hh must have shape"):
         cell.forward(x, states, (w_ih, w_hh[:-1], b_ih, b_hh))
@@ -50,15 +58,15 @@ def test_mismatched_weight_shapes(name):
 
 
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_mixed_dtypes(name):
-    cell, x, states, params = setup(name)
+def test_mixed_dtypes(ref, name):
+    cell, x, states, params = setup(ref, name)
     with pytest.raises(TypeError, match="x has dtype float32 but weights has dtype float64"):
         cell.forward(x.astype(np.float32), states, params)
 
 
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_integer_arrays(name):
-    cell, x, states, params = setup(name)
+def test_integer_arrays(ref, name):
+    cell, x, states, params = setup(ref, name)
     with pytest.raises(TypeError, match="x must have dtype float32 or float64, got int64"):
         cell.forward(x.astype(np.int64), states, params)
     with pytest.raises(TypeError, match="x must be a numpy array, got list"):
@@ -66,8 +74,8 @@ def test_integer_arrays(name):
 
 
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_nan_in_weights(name):
-    cell, x, states, params = setup(name)
+def test_nan_in_weights(ref, name):
+    cell, x, states, params = setup(ref, name)
     w_hh = params[1].copy()
     w_hh[0, 0] = np.nan
     with pytest.raises(ValueError, match="weight_hh contains NaN or Inf"):
@@ -75,15 +83,15 @@ def test_nan_in_weights(name):
 
 
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_empty_sequence(name):
-    cell, x, states, params = setup(name)
+def test_empty_sequence(ref, name):
+    cell, x, states, params = setup(ref, name)
     with pytest.raises(ValueError, match="x must have T >= 1 and B >= 1"):
         cell.forward(x[:0], states, params)
 
 
 @pytest.mark.parametrize("name", CELL_NAMES)
-def test_backward_checks_gradient_and_cache(name):
-    cell, x, states, params = setup(name)
+def test_backward_checks_gradient_and_cache(ref, name):
+    cell, x, states, params = setup(ref, name)
     hs, _, cache = cell.forward(x, states, params)
     with pytest.raises(ValueError, match=r"dhs must have shape \(T, B, H\) = \(3, 2, 5\)"):
         cell.backward(hs[:2], cache)
@@ -95,13 +103,13 @@ def test_backward_checks_gradient_and_cache(name):
         cell.backward(hs, cache, truncate=2.5)
 
 
-def test_bad_nonlinearity():
-    cell, x, states, params = setup("rnn_tanh")
+def test_bad_nonlinearity(ref):
+    cell, x, states, params = setup(ref, "rnn_tanh")
     with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"):
         ref.rnn_forward(x, states[0], *params, nonlinearity="sigmoid")
 
 
-def test_loss_bad_inputs():
+def test_loss_bad_inputs(ref):
     logits = np.zeros((2, 3, 4))
     with pytest.raises(ValueError, match=r"targets must lie in \[0, V\) = \[0, 4\)"):
         ref.softmax_cross_entropy(logits, np.full((2, 3), 4))
@@ -111,3 +119,25 @@ def test_loss_bad_inputs():
         ref.softmax_cross_entropy(logits, np.zeros((3, 2), int))
     with pytest.raises(ValueError, match="mask selects no token"):
         ref.softmax_cross_entropy(logits, np.zeros((2, 3), int), np.zeros((2, 3), bool))
+
+
+@pytest.mark.parametrize("name", CELL_NAMES)
+def test_cache_of_the_other_backend_is_rejected(name):
+    cell_r, x, states, params = setup(fastrnn.reference, name)
+    cell_k = Cell(name, fastrnn.kernels)
+    hs, _, cache_r = cell_r.forward(x, states, params)
+    _, _, cache_k = cell_k.forward(x, states, params)
+    with pytest.raises(TypeError, match="needs the cache returned by the matching forward"):
+        cell_k.backward(hs, cache_r)
+    with pytest.raises(TypeError, match="needs the cache returned by the matching forward"):
+        cell_r.backward(hs, cache_k)
+
+
+@pytest.mark.parametrize("name", CELL_NAMES)
+def test_step_functions_name_their_arguments(ref, name):
+    cell, x, states, params = setup(ref, name)
+    bad = (states[0][:, :2],) + states[1:]
+    with pytest.raises(ValueError, match=r"h_prev must have shape \(B, H\) = \(2, 5\)"):
+        cell.step_forward(x[0], bad, params)
+    with pytest.raises(ValueError, match=r"x must have 2 dimensions"):
+        cell.step_forward(x, states, params)

@@ -1,0 +1,95 @@
+"""The one place that knows numba's options. Kernels import ``njit`` and ``prange`` from here.
+
+- ``cache=True``: compiled kernels are stored next to the package (or in ``NUMBA_CACHE_DIR``);
+  ``fastrnn.warmup()`` compiles every signature once.
+- ``fastmath`` with only the flags that keep NaN/Inf semantics (no ``nnan``, ``ninf``), so a
+  diverging run shows up as NaN instead of being optimised away.
+- ``error_model='numpy'``: no zero-division branch on every float division, which would stop
+  LLVM from vectorising the gate loops.
+- Threading layer ``threadsafe`` (omp or tbb, never workqueue, which aborts the process when two
+  Python threads call a parallel kernel at once).
+- BLAS inside kernels (numba's ``np.dot`` calls scipy's BLAS) runs single-threaded: the kernels
+  split work over numba's threads themselves, so exactly one thread pool owns the cores while a
+  kernel runs. ``blas_single_threaded()`` enforces that around kernel calls and restores the
+  previous setting afterwards.
+"""
+
+import contextlib
+import os
+import threading
+
+import numba
+from numba import prange  # noqa: F401  (re-exported for the kernels)
+
+if numba.config.THREADING_LAYER in ("default", "workqueue"):
+    numba.config.THREADING_LAYER = "threadsafe"
+
+FASTMATH = set({"contract", "arcp", "reassoc", "nsz", "afn"})
+OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+
+DISABLED = bool(int(os.environ.get("NUMBA_DISABLE_JIT", "0") or 0))
+
+
+def njit(*args, parallel=False, **kwargs):
+    """``numba.njit`` with fastrnn's options; ``parallel=True`` for kernels that use prange."""
+    opts = dict(OPTIONS, parallel=parallel, **kwargs)
+    opts["fastmath"] = set(opts["fastmath"])
+    if args and callable(args[0]):
+        return numba.njit(**opts)(args[0])
+    return numba.njit(*args, **opts)
+
+
+def set_num_threads(n):
+    """Number of threads the kernels use (1 <= n <= NUMBA_NUM_THREADS, default: all cores)."""
+    n = int(n)
+    if not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
+        raise ValueError(f"n must be between 1 and NUMBA_NUM_THREADS="
+                         f"{numba.config.NUMBA_NUM_THREADS}, got {n} (set NUMBA_NUM_THREADS "
+                         "before importing fastrnn to allow more)")
+    numba.set_num_threads(n)
+
+
+def get_num_threads():
+    return numba.get_num_threads()
+
+
+# ---------------------------------------------------------------- BLAS used inside kernels
+
+_blas_lock = threading.Lock()
+_blas_state = {"controllers": None, "depth": 0, "saved": []}
+
+
+def _kernel_blas_controllers():
+    """threadpoolctl controllers of the BLAS that numba's np.dot calls (scipy's)."""
+    from threadpoolctl import ThreadpoolController
+
+    import scipy.linalg  # noqa: F401  (loads scipy's BLAS)
+
+    libs = ThreadpoolController().select(user_api="blas").lib_controllers
+    scipy_libs = [c for c in libs if "scipy" in os.path.basename(os.path.dirname(c.filepath))
+                  and "numpy" not in c.filepath]
+    return scipy_libs or libs
+
+
+@contextlib.contextmanager
+def blas_single_threaded():
+    """Run the enclosed kernel calls with scipy's BLAS on one thread (re-entrant)."""
+    with _blas_lock:
+        st = _blas_state
+        if st["controllers"] is None:
+            st["controllers"] = _kernel_blas_controllers()
+        if st["depth"] == 0:
+            st["saved"] = [c.num_threads for c in st["controllers"]]
+            for c in st["controllers"]:
+                if c.num_threads != 1:
+                    c.set_num_threads(1)
+        st["depth"] += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            st["depth"] -= 1
+            if st["depth"] == 0:
+                for c, n in zip(st["controllers"], st["saved"]):
+                    if n != 1:
+                        c.set_num_threads(n)

@@ -1,0 +1,186 @@
+"""``fastrnn bench``: tokens/s of a recurrent training step (forward + full BPTT backward of one
+cell on a dense input, D = H) for the fastrnn kernels, the NumPy reference and, when installed,
+PyTorch CPU at the same thread count, all measured in this process; with the GEMM floor of the
+step (its matrix products, each timed alone at its own shape) and the gate-pass cost.
+"""
+
+import json
+import time
+
+import numba
+import numpy as np
+
+from . import _jit
+from . import kernels as K
+from . import reference as R
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def best_time(f, repeat, min_time=0.2):
+    """Best of ``repeat`` runs of f() (each run repeated until it lasts ``min_time``)."""
+    f()
+    n = 1
+    t0 = time.perf_counter()
+    f()
+    once = time.perf_counter() - t0
+    n = max(1, int(min_time / max(once, 1e-9)))
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            f()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best
+
+
+def _problem(cell, T, B, H, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    G = GATES[cell]
+    s = 1 / np.sqrt(H)
+    x = rng.normal(size=(T, B, H)).astype(dtype)
+    params = tuple(rng.uniform(-s, s, shape).astype(dtype)
+                   for shape in ((G * H, H), (G * H, H), (G * H,), (G * H,)))
+    states = tuple(np.zeros((B, H), dtype) for _ in range(2 if cell == "lstm" else 1))
+    dhs = rng.normal(size=(T, B, H)).astype(dtype)
+    return x, states, params, dhs
+
+
+def numpy_step(mod, cell, T, B, H, dtype, truncate=None):
+    """A closure running forward + backward of ``cell`` with the functions of ``mod``."""
+    x, states, params, dhs = _problem(cell, T, B, H, dtype)
+    fwd = getattr(mod, f"{cell}_forward")
+    bwd = getattr(mod, f"{cell}_backward")
+
+    def step():
+        out = fwd(x, *states, *params)
+        bwd(dhs, out[-1], truncate=truncate)
+    return step
+
+
+def torch_step(cell, T, B, H, dtype):
+    import torch
+
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    tdtype = torch.float32 if dtype == np.float32 else torch.float64
+    m = cls(H, H).to(tdtype)
+    x = torch.randn(T, B, H, dtype=tdtype, requires_grad=True)
+    dhs = torch.randn(T, B, H, dtype=tdtype)
+
+    def step():
+        m.zero_grad(set_to_none=True)
+        x.grad = None
+        out, _ = m(x)
+        out.backward(dhs)
+    return step
+
+
+def gemm_floor(cell, T, B, H, dtype, repeat):
+    """Time of the step's matrix products, each run alone at its own shape (numpy BLAS)."""
+    G = GATES[cell]
+    rng = np.random.default_rng(1)
+
+    def a(*s):
+        return rng.standard_normal(s).astype(dtype)
+
+    TB = T * B
+    x2, g2, w, h, gh = a(TB, H), a(TB, G * H), a(G * H, H), a(B, H), a(B, G * H)
+    out_gh, out_h = np.empty((B, G * H), dtype), np.empty((B, H), dtype)
+    products = {
+        "input projection (T*B,D)x(D,GH)": lambda: x2 @ w.T,
+        "recurrent forward T x (B,H)x(H,GH)": lambda: [np.dot(h, w.T, out_gh) for _ in range(T)],
+        "recurrent backward T x (B,GH)x(GH,H)": lambda: [np.dot(gh, w, out_h) for _ in range(T)],
+        "dweight_ih (GH,T*B)x(T*B,D)": lambda: g2.T @ x2,
+        "dweight_hh (GH,T*B)x(T*B,H)": lambda: g2.T @ x2,
+        "dx (T*B,GH)x(GH,D)": lambda: g2 @ w,
+    }
+    times = {k: best_time(f, repeat, 0.05) for k, f in products.items()}
+    flops = 2 * TB * G * H * H * 6
+    return sum(times.values()), flops, times
+
+
+def sgemm_peak(repeat, n=1024):
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    t = best_time(lambda: a @ a, repeat, 0.2)
+    return 2 * n ** 3 / t
+
+
+def gate_pass_ns(H=256, B=50, dtype=np.float32):
+    """ns per gate element of the fused LSTM forward gate pass (single thread)."""
+    from .kernels.lstm import _gates_forward
+
+    @_jit.njit
+    def loop(xw, ar, bias, c_prev, c, h, g, reps):
+        B, G4 = xw.shape
+        H = G4 // 4
+        for _ in range(reps):
+            for b in range(B):
+                _gates_forward(xw[b], ar[b], bias, c_prev[b], c[b], h[b], g[b], 0, H, H)
+
+    rng = np.random.default_rng(0)
+    xw, ar, g = (rng.standard_normal((B, 4 * H)).astype(dtype) for _ in range(3))
+    bias = np.zeros(4 * H, dtype)
+    c_prev, c, h = (rng.standard_normal((B, H)).astype(dtype) for _ in range(3))
+    reps = 200
+    t = best_time(lambda: loop(xw, ar, bias, c_prev, c, h, g, reps), 3, 0.1)
+    return t / (reps * B * 4 * H) * 1e9
+
+
+def run(cells=("lstm", "gru", "rnn"), hidden=(128, 256, 512), batch=50, seq=50, threads=None,
+        use_torch=False, dtype="float32", repeat=3, reference=True, progress=print):
+    dtype = np.dtype(dtype).type
+    threads = threads or numba.config.NUMBA_NUM_THREADS
+    _jit.set_num_threads(threads)
+    from threadpoolctl import threadpool_limits
+    torch = None
+    if use_torch:
+        import torch
+        torch.set_num_threads(threads)
+    rows = []
+    with threadpool_limits(threads, user_api="blas"):
+        peak = sgemm_peak(repeat)
+        for cell in cells:
+            for H in hidden:
+                floor, flops, _ = gemm_floor(cell, seq, batch, H, dtype, repeat)
+                t_k = best_time(numpy_step(K, cell, seq, batch, H, dtype), repeat)
+                row = {"cell": cell, "H": H, "B": batch, "T": seq, "threads": threads,
+                       "dtype": np.dtype(dtype).name,
+                       "fastrnn_tok_s": seq * batch / t_k, "step_ms": t_k * 1e3,
+                       "gemm_floor_ms": floor * 1e3, "step_over_floor": t_k / floor,
+                       "gflops": flops / t_k / 1e9, "peak_fraction": flops / t_k / peak}
+                if reference:
+                    t_r = best_time(numpy_step(R, cell, seq, batch, H, dtype), repeat)
+                    row["reference_tok_s"] = seq * batch / t_r
+                    row["vs_reference"] = t_r / t_k
+                if torch is not None:
+                    t_t = best_time(torch_step(cell, seq, batch, H, dtype), repeat)
+                    row["torch_tok_s"] = seq * batch / t_t
+                    row["vs_torch"] = t_t / t_k
+                rows.append(row)
+                if progress:
+                    progress(format_row(row))
+    return {"sgemm_gflops": peak / 1e9, "gate_pass_ns": gate_pass_ns(), "rows": rows}
+
+
+def format_row(r):
+    s = (f"{r['cell']:5s} H={r['H']:4d} B={r['B']:3d}  fastrnn {r['fastrnn_tok_s'] / 1e3:8.1f}k tok/s"
+         f"  step {r['step_ms']:7.2f} ms = {r['step_over_floor']:.2f} x GEMM floor"
+         f" ({r['peak_fraction'] * 100:4.0f}% of SGEMM peak)")
+    if "reference_tok_s" in r:
+        s += f"  reference {r['reference_tok_s'] / 1e3:7.1f}k (x{r['vs_reference']:.1f})"
+    if "torch_tok_s" in r:
+        s += f"  torch {r['torch_tok_s'] / 1e3:7.1f}k (x{r['vs_torch']:.2f})"
+    return s
+
+
+def main(args):
+    res = run(cells=args.cells, hidden=args.hidden, batch=args.batch, seq=args.seq,
+              threads=args.threads, use_torch=args.torch, dtype=args.dtype,
+              repeat=args.repeat, reference=not args.no_reference,
+              progress=None if args.json else print)
+    if args.json:
+        print(json.dumps(res, indent=1))
+    else:
+        print(f"SGEMM 1024^3: {res['sgemm_gflops']:.0f} GFLOP/s; "
+              f"LSTM gate pass: {res['gate_pass_ns']:.2f} ns per gate element (1 thread)")
+    return 0

@@ -1,0 +1,330 @@
+"""LSTM kernels: the compiled twin of ``fastrnn.reference.lstm`` (same names, signatures and
+results; read that module for the maths and the truncation semantics).
+
+Shape of the computation (after haste):
+- the input projection of all T steps is ONE product before the time loop
+  (``_blocks.input_projection``); the ``*_proj`` entry points take it ready-made;
+- per step, each thread j owns hidden units ``lo:hi`` of all four gates: one BLAS product
+  ``h[t] @ W_rows_j.T`` for their recurrent pre-activations, then one fused pass that applies
+  the gate nonlinearities and the state update, writing ``h``, ``c`` into ``(T+1, B, H)``
+  storage and the activated gates into ``(T, B, 4H)`` for the backward;
+- backward, per step: one product ``dxw[t+1] @ W_hh[:, lo:hi]`` for the gradient reaching
+  thread j's units of ``h[t]``, then one fused pass for all gate derivatives;
+- weight gradients are ONE product each over all T*B rows after the loop.
+No allocation happens inside any time loop: scratch is allocated once per call.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import _checks as ck
+from ._blocks import (blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
+                      input_projection, njit, prange, recurrent_grads, rows_by_chunk)
+from ._math import sigmoid, tanh
+
+GATES = 4
+
+
+# ---------------------------------------------------------------- fused gate passes
+
+# Each loop below reads a few contiguous slices and writes one, indexed by the loop variable
+# alone: that is what LLVM vectorises (an index like ``lo + u`` keeps numba's negative-index
+# check and a loop over many arrays exceeds LLVM's runtime alias checks; either one makes the
+# pass ~8x slower).
+
+@njit
+def _gates_forward(xr, ar, bias, c_prev, c_out, h_out, g_out, lo, n, H):
+    """One batch row, units lo..lo+n: xr (4H,) projected input, ar (4n,) recurrent part in
+    chunk order [i|f|g|o]; writes the activated gates g_out (4H,) and c, h (H,)."""
+    hi = lo + n
+    for q in range(4):
+        x = xr[q * H + lo:q * H + hi]
+        a = ar[q * n:(q + 1) * n]
+        bq = bias[q * H + lo:q * H + hi]
+        out = g_out[q * H + lo:q * H + hi]
+        if q == 2:
+            for u in range(n):
+                out[u] = tanh(x[u] + a[u] + bq[u])
+        else:
+            for u in range(n):
+                out[u] = sigmoid(x[u] + a[u] + bq[u])
+    i = g_out[lo:hi]
+    f = g_out[H + lo:H + hi]
+    g = g_out[2 * H + lo:2 * H + hi]
+    o = g_out[3 * H + lo:3 * H + hi]
+    cp = c_prev[lo:hi]
+    c = c_out[lo:hi]
+    h = h_out[lo:hi]
+    for u in range(n):
+        c[u] = f[u] * cp[u] + i[u] * g[u]
+    for u in range(n):
+        h[u] = o[u] * tanh(c[u])
+
+
+@njit
+def _gates_backward(dh, dh_ext, dc_in, gr, c_prev, c_row, da, dc_out, dc, lo, n, H):
+    """One batch row, units lo..lo+n. dh (n,): gradient reaching h through W_hh, to which
+    the output gradient dh_ext[lo:hi] is added in place; dc_in (H,): incoming dc; dc (n,):
+    scratch. Writes the pre-activation gradients da (4H,) and dc_out (H,), the gradient
+    reaching c_prev (dc_out may be dc_in)."""
+    hi = lo + n
+    ext = dh_ext[lo:hi]
+    i = gr[lo:hi]
+    f = gr[H + lo:H + hi]
+    g = gr[2 * H + lo:2 * H + hi]
+    o = gr[3 * H + lo:3 * H + hi]
+    cp = c_prev[lo:hi]
+    cc = c_row[lo:hi]
+    dci = dc_in[lo:hi]
+    dai = da[lo:hi]
+    daf = da[H + lo:H + hi]
+    dag = da[2 * H + lo:2 * H + hi]
+    dao = da[3 * H + lo:3 * H + hi]
+    dco = dc_out[lo:hi]
+    for u in range(n):
+        dh[u] += ext[u]
+    for u in range(n):
+        tc = tanh(cc[u])
+        dc[u] = dci[u] + dh[u] * o[u] * (1 - tc * tc)
+    for u in range(n):
+        dao[u] = dh[u] * tanh(cc[u]) * o[u] * (1 - o[u])
+    for u in range(n):
+        dai[u] = dc[u] * g[u] * i[u] * (1 - i[u])
+    for u in range(n):
+        dag[u] = dc[u] * i[u] * (1 - g[u] * g[u])
+    for u in range(n):
+        daf[u] = dc[u] * cp[u] * f[u] * (1 - f[u])
+    for u in range(n):
+        dco[u] = dc[u] * f[u]
+
+
+@njit
+def _add_gate_blocks(dst, src, lo, n, H, G):
+    """dst[q*H + lo : q*H + lo + n] += src[...] for every gate block q."""
+    for q in range(G):
+        d = dst[q * H + lo:q * H + lo + n]
+        s = src[q * H + lo:q * H + lo + n]
+        for u in range(n):
+            d[u] += s[u]
+
+
+# ---------------------------------------------------------------- time loops
+
+@njit(parallel=True)
+def _forward(xw, bias_hh, w_rows, bounds, hs, cs, gates):
+    T, B, G4 = xw.shape
+    H = G4 // 4
+    P = bounds.shape[0] - 1
+    ar = np.empty(B * G4, xw.dtype)                   # recurrent pre-activations, chunked
+    for t in range(T):
+        for j in prange(P):
+            lo = bounds[j]
+            hi = bounds[j + 1]
+            n = hi - lo
+            a = ar[B * 4 * lo:B * 4 * hi].reshape((B, 4 * n))
+            np.dot(hs[t], w_rows[H * 4 * lo:H * 4 * hi].reshape((H, 4 * n)), a)
+            for b in range(B):
+                _gates_forward(xw[t, b], a[b], bias_hh, cs[t, b], cs[t + 1, b], hs[t + 1, b],
+                               gates[t, b], lo, n, H)
+
+
+@njit(parallel=True)
+def _backward_full(dhs, dh_n, dc_n, hs, cs, gates, w_cols, bounds, dxw, dh0, dc0):
+    """Full BPTT. dc0 holds dc_n on entry and is carried in place."""
+    T, B, H = dhs.shape
+    G4 = 4 * H
+    P = bounds.shape[0] - 1
+    dhbuf = np.empty(B * H, dhs.dtype)
+    scratch = np.empty(H, dhs.dtype)
+    dc = dc0                                          # carried in place, ends as dc0
+    for t in range(T - 1, -1, -1):
+        for j in prange(P):
+            lo = bounds[j]
+            hi = bounds[j + 1]
+            n = hi - lo
+            dh = dhbuf[B * lo:B * hi].reshape((B, n))
+            if t == T - 1:
+                for b in range(B):
+                    for u in range(n):
+                        dh[b, u] = dh_n[b, lo + u]
+            else:
+                np.dot(dxw[t + 1], w_cols[G4 * lo:G4 * hi].reshape((G4, n)), dh)
+            for b in range(B):
+                _gates_backward(dh[b], dhs[t, b], dc[b], gates[t, b], cs[t, b], cs[t + 1, b],
+                                dxw[t, b], dc[b], scratch[lo:hi], lo, n, H)
+    for j in prange(P):                               # the gradient reaching h0
+        lo = bounds[j]
+        hi = bounds[j + 1]
+        n = hi - lo
+        dh = dhbuf[B * lo:B * hi].reshape((B, n))
+        np.dot(dxw[0], w_cols[G4 * lo:G4 * hi].reshape((G4, n)), dh)
+        for b in range(B):
+            for u in range(n):
+                dh0[b, lo + u] = dh[b, u]
+
+
+@njit(parallel=True)
+def _backward_window(dhs, dh_n, dc_n, hs, cs, gates, w_cols, bounds, k, dxw, dh0, dc0):
+    """Windowed truncation (k < T): the losses of steps t .. t+k travel back together as k+1
+    separate gradients ("ages" a = source - t), stacked so that one product per step carries
+    all of them to the previous step; age k stops there. dxw must be zero on entry."""
+    T, B, H = dhs.shape
+    G4 = 4 * H
+    P = bounds.shape[0] - 1
+    K1 = k + 1
+    dpre = np.zeros((2, K1, B, G4), dhs.dtype)        # per-age gate gradients, double-buffered
+    dcs = np.zeros((K1 + 1, B, H), dhs.dtype)         # incoming dc per age
+    dhbuf = np.empty(K1 * B * H, dhs.dtype)           # incoming dh per age, chunked
+    scratch = np.empty(H, dhs.dtype)
+    zeros = np.zeros(H, dhs.dtype)
+    na = 1
+    for t in range(T - 1, -1, -1):
+        na = min(k, T - 1 - t) + 1                    # ages alive at step t
+        cur = t % 2
+        prev = 1 - cur
+        for j in prange(P):
+            lo = bounds[j]
+            hi = bounds[j + 1]
+            n = hi - lo
+            dh = dhbuf[K1 * B * lo:K1 * B * hi].reshape((K1 * B, n))
+            if na > 1:
+                np.dot(dpre[prev, 0:na - 1].reshape(((na - 1) * B, G4)),
+                       w_cols[G4 * lo:G4 * hi].reshape((G4, n)), dh[B:na * B])
+            for b in range(B):                        # age 0: the loss of step t itself
+                for u in range(n):
+                    dh[b, u] = dh_n[b, lo + u] if t == T - 1 else 0
+                    dcs[0, b, lo + u] = dc_n[b, lo + u] if t == T - 1 else 0
+            for a in range(na - 1, -1, -1):           # descending: dcs[a+1] is free to write
+                for b in range(B):
+                    dpa = dpre[cur, a, b]
+                    _gates_backward(dh[a * B + b], dhs[t, b] if a == 0 else zeros, dcs[a, b],
+                                    gates[t, b], cs[t, b], cs[t + 1, b], dpa, dcs[a + 1, b],
+                                    scratch[lo:hi], lo, n, H)
+                    _add_gate_blocks(dxw[t, b], dpa, lo, n, H, 4)
+    # sources still alive past step 0 reach the initial state: ages a <= k-1
+    m = min(k, na)
+    for j in prange(P):
+        lo = bounds[j]
+        hi = bounds[j + 1]
+        n = hi - lo
+        dh = dhbuf[K1 * B * lo:K1 * B * hi].reshape((K1 * B, n))
+        if m > 0:
+            np.dot(dpre[0, 0:m].reshape((m * B, G4)), w_cols[G4 * lo:G4 * hi].reshape((G4, n)),
+                   dh[0:m * B])
+        for b in range(B):
+            for u in range(n):
+                sh = 0.0
+                sc = 0.0
+                for a in range(m):
+                    sh += dh[a * B + b, u]
+                    sc += dcs[a + 1, b, lo + u]
+                dh0[b, lo + u] = sh
+                dc0[b, lo + u] = sc
+
+
+# ---------------------------------------------------------------- step API
+
+class LSTMStepCache(NamedTuple):
+    seq: "LSTMInputCache"
+
+
+def lstm_step_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh):
+    """One step: x (B, D), h_prev, c_prev (B, H) -> h_next, c_next (B, H), cache."""
+    ck.check_step(GATES, x, {"h_prev": h_prev, "c_prev": c_prev}, weight_ih, weight_hh,
+                  bias_ih, bias_hh)
+    hs, c_n, cache = lstm_forward(x[None], h_prev, c_prev, weight_ih, weight_hh, bias_ih,
+                                  bias_hh)
+    return hs[0], c_n, LSTMStepCache(cache)
+
+
+def lstm_step_backward(dh_next, dc_next, cache):
+    """-> dx (B, D), dh_prev, dc_prev (B, H), dweight_ih, dweight_hh, dbias_ih, dbias_hh."""
+    c = ck.check_cache(cache, LSTMStepCache, "lstm_step_backward")
+    B, H = c.seq.proj.hs.shape[1:]
+    ck.check_state("dh_next", dh_next, B, H, c.seq.proj.hs.dtype, finite=False)
+    ck.check_state("dc_next", dc_next, B, H, c.seq.proj.hs.dtype, finite=False)
+    dx, dh0, dc0, dwih, dwhh, dbih, dbhh = lstm_backward(
+        np.zeros((1,) + dh_next.shape, dh_next.dtype), c.seq, dh_next, dc_next)
+    return dx[0], dh0, dc0, dwih, dwhh, dbih, dbhh
+
+
+# ---------------------------------------------------------------- sequence API
+
+class LSTMCache(NamedTuple):
+    hs: np.ndarray           # (T+1, B, H): hs[0] = h0
+    cs: np.ndarray           # (T+1, B, H): cs[0] = c0
+    gates: np.ndarray        # (T, B, 4H) activated i, f, g, o
+    weight_hh: np.ndarray
+
+
+class LSTMInputCache(NamedTuple):
+    proj: LSTMCache
+    x: np.ndarray            # (T, B, D)
+    weight_ih: np.ndarray
+
+
+def lstm_forward_proj(xw, h0, c0, weight_hh, bias_hh):
+    """xw (T, B, 4H), h0, c0 (B, H) -> hs (T, B, H), c_n (B, H), cache."""
+    _, H, dtype = ck.check_cell_params(GATES, None, weight_hh, None, bias_hh)
+    T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
+    ck.check_state("h0", h0, B, H, dtype)
+    ck.check_state("c0", c0, B, H, dtype)
+    bounds = chunk_bounds(H)
+    hs = np.empty((T + 1, B, H), dtype)
+    cs = np.empty((T + 1, B, H), dtype)
+    gates = np.empty((T, B, GATES * H), dtype)
+    hs[0], cs[0] = h0, c0
+    with blas_single_threaded():
+        _forward(np.ascontiguousarray(xw), np.ascontiguousarray(bias_hh),
+                 rows_by_chunk(weight_hh, GATES, bounds), bounds, hs, cs, gates)
+    return hs[1:], cs[T], LSTMCache(hs, cs, gates, weight_hh)
+
+
+def lstm_backward_proj(dhs, cache, dh_n=None, dc_n=None, truncate=None):
+    """dhs (T, B, H), dh_n, dc_n (B, H) -> dxw (T, B, 4H), dh0, dc0, dweight_hh, dbias_hh."""
+    c = ck.check_cache(cache, LSTMCache, "lstm_backward_proj")
+    Tp1, B, H = c.hs.shape
+    T = Tp1 - 1
+    dtype = c.hs.dtype
+    ck.check_sequence("dhs", dhs, H, dtype, "(T, B, H)")
+    ck.check_shape("dhs", dhs, (T, B, H), "(T, B, H)")
+    dh_n = np.zeros((B, H), dtype) if dh_n is None else ck.check_state(
+        "dh_n", dh_n, B, H, dtype, finite=False)
+    dc_n = np.zeros((B, H), dtype) if dc_n is None else ck.check_state(
+        "dc_n", dc_n, B, H, dtype, finite=False)
+    truncate = ck.check_truncate(truncate)
+    bounds = chunk_bounds(H)
+    w_cols = cols_by_chunk(c.weight_hh, bounds)
+    dh0 = np.empty((B, H), dtype)
+    dhs = np.ascontiguousarray(dhs)
+    dh_n = np.ascontiguousarray(dh_n)
+    with blas_single_threaded():
+        if truncate is None or truncate >= T:
+            dxw = np.empty((T, B, GATES * H), dtype)
+            dc0 = np.array(dc_n, dtype, copy=True, order="C")
+            _backward_full(dhs, dh_n, dc_n, c.hs, c.cs, c.gates, w_cols, bounds, dxw, dh0, dc0)
+        else:
+            dxw = np.zeros((T, B, GATES * H), dtype)
+            dc0 = np.empty((B, H), dtype)
+            _backward_window(dhs, dh_n, np.ascontiguousarray(dc_n), c.hs, c.cs, c.gates,
+                             w_cols, bounds, truncate, dxw, dh0, dc0)
+    dweight_hh, dbias_hh = recurrent_grads(dxw, c.hs)
+    return dxw, dh0, dc0, dweight_hh, dbias_hh
+
+
+def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):
+    """x (T, B, D), h0, c0 (B, H) -> hs (T, B, H), c_n (B, H), cache. ``h_n`` is ``hs[-1]``."""
+    D, H, dtype = ck.check_cell_params(GATES, weight_ih, weight_hh, bias_ih, bias_hh)
+    ck.check_sequence("x", x, D, dtype, "(T, B, D)")
+    xw = input_projection(x, weight_ih, bias_ih)
+    hs, c_n, proj = lstm_forward_proj(xw, h0, c0, weight_hh, bias_hh)
+    return hs, c_n, LSTMInputCache(proj, x, weight_ih)
+
+
+def lstm_backward(dhs, cache, dh_n=None, dc_n=None, truncate=None):
+    """-> dx (T, B, D), dh0, dc0 (B, H), dweight_ih, dweight_hh, dbias_ih, dbias_hh."""
+    c = ck.check_cache(cache, LSTMInputCache, "lstm_backward")
+    dxw, dh0, dc0, dweight_hh, dbias_hh = lstm_backward_proj(dhs, c.proj, dh_n, dc_n, truncate)
+    dx, dweight_ih, dbias_ih = input_grads(dxw, c.x, c.weight_ih)
+    return dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh

@@ -1,0 +1,249 @@
+"""Vanilla RNN kernels: the compiled twin of ``fastrnn.reference.rnn`` (same names,
+signatures and results; read that module for the maths and the truncation semantics).
+
+The structure is that of ``fastrnn.kernels.lstm`` with one gate and no cell state: the input
+projection of all steps is one product; per step each thread owns hidden units ``lo:hi``, does
+one BLAS product for their recurrent pre-activations and one fused pass for the nonlinearity;
+the weight gradients are one product each after the loop.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import _checks as ck
+from ._blocks import (blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
+                      input_projection, njit, prange, recurrent_grads, rows_by_chunk)
+from ._math import tanh
+from .lstm import _add_gate_blocks
+
+GATES = 1
+
+
+# ---------------------------------------------------------------- fused passes
+
+# Loops index contiguous slices by the loop variable alone, so LLVM vectorises them (see
+# ``fastrnn.kernels.lstm``).
+
+@njit
+def _act_forward(xr, ar, bias, h_out, lo, n, relu):
+    """One batch row, units lo..lo+n: h_out = act(xr + ar + bias) on those units."""
+    x = xr[lo:lo + n]
+    bq = bias[lo:lo + n]
+    h = h_out[lo:lo + n]
+    if relu:
+        for u in range(n):
+            a = x[u] + ar[u] + bq[u]
+            h[u] = a if (a > 0 or a != a) else 0.0      # NaN stays NaN, as np.maximum
+    else:
+        for u in range(n):
+            h[u] = tanh(x[u] + ar[u] + bq[u])
+
+
+@njit
+def _act_backward(dh_in, dh_ext, h_row, da_row, lo, n, relu):
+    """One batch row: da = (dh_in + dh_ext) * act'(.) on units lo..lo+n, from the output h."""
+    ext = dh_ext[lo:lo + n]
+    h = h_row[lo:lo + n]
+    da = da_row[lo:lo + n]
+    if relu:
+        for u in range(n):
+            da[u] = (dh_in[u] + ext[u]) if h[u] > 0 else 0.0
+    else:
+        for u in range(n):
+            da[u] = (dh_in[u] + ext[u]) * (1 - h[u] * h[u])
+
+
+# ---------------------------------------------------------------- time loops
+
+@njit(parallel=True)
+def _forward(xw, bias_hh, w_rows, bounds, relu, hs):
+    T, B, H = xw.shape
+    P = bounds.shape[0] - 1
+    ar = np.empty(B * H, xw.dtype)
+    for t in range(T):
+        for j in prange(P):
+            lo = bounds[j]
+            hi = bounds[j + 1]
+            n = hi - lo
+            a = ar[B * lo:B * hi].reshape((B, n))
+            np.dot(hs[t], w_rows[H * lo:H * hi].reshape((H, n)), a)
+            for b in range(B):
+                _act_forward(xw[t, b], a[b], bias_hh, hs[t + 1, b], lo, n, relu)
+
+
+@njit(parallel=True)
+def _backward_full(dhs, dh_n, hs, w_cols, bounds, relu, dxw, dh0):
+    T, B, H = dhs.shape
+    P = bounds.shape[0] - 1
+    dhbuf = np.empty(B * H, dhs.dtype)
+    for t in range(T - 1, -1, -1):
+        for j in prange(P):
+            lo = bounds[j]
+            hi = bounds[j + 1]
+            n = hi - lo
+            dh = dhbuf[B * lo:B * hi].reshape((B, n))
+            if t == T - 1:
+                for b in range(B):
+                    for u in range(n):
+                        dh[b, u] = dh_n[b, lo + u]
+            else:
+                np.dot(dxw[t + 1], w_cols[H * lo:H * hi].reshape((H, n)), dh)
+            for b in range(B):
+                _act_backward(dh[b], dhs[t, b], hs[t + 1, b], dxw[t, b], lo, n, relu)
+    for j in prange(P):
+        lo = bounds[j]
+        hi = bounds[j + 1]
+        n = hi - lo
+        dh = dhbuf[B * lo:B * hi].reshape((B, n))
+        np.dot(dxw[0], w_cols[H * lo:H * hi].reshape((H, n)), dh)
+        for b in range(B):
+            for u in range(n):
+                dh0[b, lo + u] = dh[b, u]
+
+
+@njit(parallel=True)
+def _backward_window(dhs, dh_n, hs, w_cols, bounds, relu, k, dxw, dh0):
+    """Windowed truncation (k < T), as ``lstm._backward_window``. dxw zero on entry."""
+    T, B, H = dhs.shape
+    P = bounds.shape[0] - 1
+    K1 = k + 1
+    dpre = np.zeros((2, K1, B, H), dhs.dtype)
+    dhbuf = np.empty(K1 * B * H, dhs.dtype)
+    zeros = np.zeros(H, dhs.dtype)
+    na = 1
+    for t in range(T - 1, -1, -1):
+        na = min(k, T - 1 - t) + 1
+        cur = t % 2
+        prev = 1 - cur
+        for j in prange(P):
+            lo = bounds[j]
+            hi = bounds[j + 1]
+            n = hi - lo
+            dh = dhbuf[K1 * B * lo:K1 * B * hi].reshape((K1 * B, n))
+            if na > 1:
+                np.dot(dpre[prev, 0:na - 1].reshape(((na - 1) * B, H)),
+                       w_cols[H * lo:H * hi].reshape((H, n)), dh[B:na * B])
+            for b in range(B):
+                for u in range(n):
+                    dh[b, u] = dh_n[b, lo + u] if t == T - 1 else 0
+            for a in range(na):
+                for b in range(B):
+                    dpa = dpre[cur, a, b]
+                    _act_backward(dh[a * B + b], dhs[t, b] if a == 0 else zeros, hs[t + 1, b],
+                                  dpa, lo, n, relu)
+                    _add_gate_blocks(dxw[t, b], dpa, lo, n, H, 1)
+    m = min(k, na)
+    for j in prange(P):
+        lo = bounds[j]
+        hi = bounds[j + 1]
+        n = hi - lo
+        dh = dhbuf[K1 * B * lo:K1 * B * hi].reshape((K1 * B, n))
+        if m > 0:
+            np.dot(dpre[0, 0:m].reshape((m * B, H)), w_cols[H * lo:H * hi].reshape((H, n)),
+                   dh[0:m * B])
+        for b in range(B):
+            for u in range(n):
+                s = 0.0
+                for a in range(m):
+                    s += dh[a * B + b, u]
+                dh0[b, lo + u] = s
+
+
+# ---------------------------------------------------------------- step API
+
+class RNNStepCache(NamedTuple):
+    seq: "RNNInputCache"
+
+
+def rnn_step_forward(x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity="tanh"):
+    """One step: x (B, D), h_prev (B, H) -> h_next (B, H), cache."""
+    ck.check_step(GATES, x, {"h_prev": h_prev}, weight_ih, weight_hh, bias_ih, bias_hh)
+    hs, cache = rnn_forward(x[None], h_prev, weight_ih, weight_hh, bias_ih, bias_hh,
+                            nonlinearity)
+    return hs[0], RNNStepCache(cache)
+
+
+def rnn_step_backward(dh_next, cache):
+    """-> dx (B, D), dh_prev (B, H), dweight_ih, dweight_hh, dbias_ih, dbias_hh."""
+    c = ck.check_cache(cache, RNNStepCache, "rnn_step_backward")
+    B, H = c.seq.proj.hs.shape[1:]
+    ck.check_state("dh_next", dh_next, B, H, c.seq.proj.hs.dtype, finite=False)
+    dx, dh0, dwih, dwhh, dbih, dbhh = rnn_backward(
+        np.zeros((1, B, H), dh_next.dtype), c.seq, dh_next)
+    return dx[0], dh0, dwih, dwhh, dbih, dbhh
+
+
+# ---------------------------------------------------------------- sequence API
+
+class RNNCache(NamedTuple):
+    hs: np.ndarray           # (T+1, B, H): hs[0] = h0
+    weight_hh: np.ndarray
+    nonlinearity: str
+
+
+class RNNInputCache(NamedTuple):
+    proj: RNNCache
+    x: np.ndarray            # (T, B, D)
+    weight_ih: np.ndarray
+
+
+def rnn_forward_proj(xw, h0, weight_hh, bias_hh, nonlinearity="tanh"):
+    """xw (T, B, H) projected inputs, h0 (B, H) -> hs (T, B, H), cache."""
+    _, H, dtype = ck.check_cell_params(GATES, None, weight_hh, None, bias_hh)
+    ck.check_nonlinearity(nonlinearity)
+    T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
+    ck.check_state("h0", h0, B, H, dtype)
+    bounds = chunk_bounds(H)
+    hs = np.empty((T + 1, B, H), dtype)
+    hs[0] = h0
+    with blas_single_threaded():
+        _forward(np.ascontiguousarray(xw), np.ascontiguousarray(bias_hh),
+                 rows_by_chunk(weight_hh, GATES, bounds), bounds, nonlinearity == "relu", hs)
+    return hs[1:], RNNCache(hs, weight_hh, nonlinearity)
+
+
+def rnn_backward_proj(dhs, cache, dh_n=None, truncate=None):
+    """dhs (T, B, H) (and dh_n (B, H)) -> dxw (T, B, H), dh0, dweight_hh, dbias_hh."""
+    c = ck.check_cache(cache, RNNCache, "rnn_backward_proj")
+    Tp1, B, H = c.hs.shape
+    T = Tp1 - 1
+    dtype = c.hs.dtype
+    ck.check_sequence("dhs", dhs, H, dtype, "(T, B, H)")
+    ck.check_shape("dhs", dhs, (T, B, H), "(T, B, H)")
+    dh_n = np.zeros((B, H), dtype) if dh_n is None else ck.check_state(
+        "dh_n", dh_n, B, H, dtype, finite=False)
+    truncate = ck.check_truncate(truncate)
+    bounds = chunk_bounds(H)
+    w_cols = cols_by_chunk(c.weight_hh, bounds)
+    relu = c.nonlinearity == "relu"
+    dh0 = np.empty((B, H), dtype)
+    dhs = np.ascontiguousarray(dhs)
+    dh_n = np.ascontiguousarray(dh_n)
+    with blas_single_threaded():
+        if truncate is None or truncate >= T:
+            dxw = np.empty((T, B, H), dtype)
+            _backward_full(dhs, dh_n, c.hs, w_cols, bounds, relu, dxw, dh0)
+        else:
+            dxw = np.zeros((T, B, H), dtype)
+            _backward_window(dhs, dh_n, c.hs, w_cols, bounds, relu, truncate, dxw, dh0)
+    dweight_hh, dbias_hh = recurrent_grads(dxw, c.hs)
+    return dxw, dh0, dweight_hh, dbias_hh
+
+
+def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity="tanh"):
+    """x (T, B, D), h0 (B, H) -> hs (T, B, H), cache. The final state is ``hs[-1]``."""
+    D, H, dtype = ck.check_cell_params(GATES, weight_ih, weight_hh, bias_ih, bias_hh)
+    ck.check_sequence("x", x, D, dtype, "(T, B, D)")
+    ck.check_nonlinearity(nonlinearity)
+    xw = input_projection(x, weight_ih, bias_ih)
+    hs, proj = rnn_forward_proj(xw, h0, weight_hh, bias_hh, nonlinearity)
+    return hs, RNNInputCache(proj, x, weight_ih)
+
+
+def rnn_backward(dhs, cache, dh_n=None, truncate=None):
+    """-> dx (T, B, D), dh0 (B, H), dweight_ih, dweight_hh, dbias_ih, dbias_hh."""
+    c = ck.check_cache(cache, RNNInputCache, "rnn_backward")
+    dxw, dh0, dweight_hh, dbias_hh = rnn_backward_proj(dhs, c.proj, dh_n, truncate)
+    dx, dweight_ih, dbias_ih = input_grads(dxw, c.x, c.weight_ih)
+    return dx, dh0, dweight_ih, dweight_hh, dbias_ih, dbias_hh

@@ -1,0 +1,68 @@
+"""1 thread vs 2 threads give the same results to round-off; kernels are safe to call from
+several Python threads at once (the threading layer is never workqueue)."""
+
+import threading
+
+import numba
+import numpy as np
+import pytest
+
+import fastrnn
+import fastrnn.kernels as K
+from cells import CELL_NAMES, Cell, rel_err
+
+
+def run(name, threads, truncate):
+    fastrnn.set_num_threads(threads)
+    try:
+        cell = Cell(name, K)
+        rng = np.random.default_rng(0)
+        T, B, D, H = 6, 3, 5, 48                  # H=48: two chunks of hidden units
+        x = rng.normal(size=(T, B, D))
+        states, params = cell.states(rng, B, H), cell.params(rng, D, H)
+        hs, fin, cache = cell.forward(x, states, params)
+        grads = cell.backward(rng.normal(size=(T, B, H)), cache, truncate=truncate)
+        return (hs,) + fin + (grads[0],) + grads[1] + grads[2]
+    finally:
+        fastrnn.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 numba threads")
+@pytest.mark.parametrize("truncate", [None, 2])
+@pytest.mark.parametrize("name", CELL_NAMES)
+def test_one_thread_equals_two_threads(name, truncate):
+    one = run(name, 1, truncate)
+    two = run(name, 2, truncate)
+    for a, b in zip(one, two):
+        assert rel_err(a, b) < 1e-12
+
+
+def test_threading_layer_is_thread_safe():
+    run("lstm", 2, None)
+    assert numba.threading_layer() in ("omp", "tbb")
+
+
+def test_concurrent_calls_from_python_threads():
+    expected = run("gru", 2, None)
+    results, errors = [None] * 4, []
+
+    def work(i):
+        try:
+            results[i] = run("gru", 2, None)
+        except Exception as e:           # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for r in results:
+        for a, b in zip(r, expected):
+            assert rel_err(a, b) < 1e-12
+
+
+def test_set_num_threads_validates():
+    with pytest.raises(ValueError, match="n must be between 1 and NUMBA_NUM_THREADS"):
+        fastrnn.set_num_threads(0)
