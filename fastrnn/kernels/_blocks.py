@@ -149,3 +149,27 @@ def recurrent_grads(dhw, hs):
         matmul_tn_colsum(dhw.reshape(T * B, gh), hs[:T].reshape(T * B, H), dweight_hh, dbias_hh,
                          numba.get_num_threads())
     return dweight_hh, dbias_hh
+
+
+@njit(parallel=True)
+def scatter_add_rows(ids, src, out, threads):
+    """out[ids[i]] += src[i] for the rows of src (N, C); threads split the columns, so no
+    two threads ever add into the same element (the backward of a table gather)."""
+    N, C = src.shape
+    P = max(1, min(threads, C // 8))
+    for j in prange(P):
+        lo = j * C // P
+        hi = (j + 1) * C // P
+        for i in range(N):
+            o = out[ids[i], lo:hi]
+            s = src[i, lo:hi]
+            for c in range(hi - lo):
+                o[c] += s[c]
+
+
+def scatter_add(ids, src, out):
+    """out (V, C) += rows of src (..., C) at ids (...): ``np.add.at(out, ids, src)``, compiled.
+    ids must already be checked to lie in [0, V)."""
+    C = out.shape[1]
+    scatter_add_rows(np.ascontiguousarray(ids).reshape(-1).astype(np.int64, copy=False),
+                     np.ascontiguousarray(src).reshape(-1, C), out, numba.get_num_threads())

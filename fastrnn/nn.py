@@ -1,0 +1,519 @@
+"""Modules users program against: explicit forward/backward, no autograd.
+
+Every module has ``forward(...)`` returning its outputs and a cache, ``backward(dout, cache)``
+returning input gradients and **accumulating** parameter gradients into ``.grad``,
+``parameters()`` / ``named_parameters()``, ``zero_grad()``, ``state_dict()`` /
+``load_state_dict()``. The modules own no math: each array operation of a forward or backward
+is a kernel call (``fastrnn.kernels``, or ``fastrnn.reference`` with ``backend='reference'``)
+or a single NumPy call, and nothing loops over time steps in Python.
+
+Names, shapes and gate orders are PyTorch's (``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``,
+``bias_hh_l0``; LSTM i, f, g, o; GRU r, z, n), so ``state_dict()`` moves to and from
+``torch.nn.LSTM`` etc. without reordering (see ``from_torch`` / ``to_torch``).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _checks as ck
+from . import kernels as _kernels
+from . import reference as _reference
+from .kernels import _blocks
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+BACKENDS = {"kernels": _kernels, "reference": _reference}
+
+
+def _backend(name):
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be 'kernels' or 'reference', got {name!r}")
+    return BACKENDS[name]
+
+
+def _dtype(dtype):
+    dt = np.dtype(dtype)
+    if dt not in ck.FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+class Parameter:
+    """A parameter array ``data`` and its gradient ``grad`` (same shape and dtype)."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data):
+        self.data = data
+        self.grad = np.zeros_like(data)
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Parameter bookkeeping shared by every module."""
+
+    def named_parameters(self, prefix=""):
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, value
+            elif isinstance(value, Module):
+                yield from value.named_parameters(prefix + name + ".")
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def state_dict(self):
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state):
+        own = dict(self.named_parameters())
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if missing or unexpected:
+            raise ValueError(f"state dict does not match the model: missing {missing}, "
+                             f"unexpected {unexpected}")
+        for name, p in own.items():
+            value = np.asarray(state[name])
+            if value.shape != p.data.shape:
+                raise ValueError(f"{name}: expected shape {p.data.shape}, got {value.shape}")
+            if not np.issubdtype(value.dtype, np.floating):
+                raise TypeError(f"{name}: expected a float array, got {value.dtype}")
+            p.data[...] = value
+
+
+# ---------------------------------------------------------------- initialisation
+
+def init_uniform(rng, shape, bound, dtype):
+    return rng.uniform(-bound, bound, shape).astype(dtype)
+
+
+def init_orthogonal(rng, rows, cols, dtype):
+    """A (rows, cols) matrix with orthonormal rows or columns (QR of a Gaussian)."""
+    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))
+    return (q if rows >= cols else q.T).astype(dtype)
+
+
+INITS = ("pytorch", "uniform", "xavier", "orthogonal")
+
+
+# ---------------------------------------------------------------- layers
+
+class Embedding(Module):
+    """Token ids (T, B) -> vectors (T, B, D)."""
+
+    def __init__(self, num_embeddings, embedding_dim, dtype=np.float32, seed=0):
+        rng = np.random.default_rng(seed)
+        self.weight = Parameter(rng.standard_normal((num_embeddings, embedding_dim))
+                                .astype(_dtype(dtype)))
+
+    def forward(self, ids):
+        ids = check_ids(ids, self.weight.data.shape[0])
+        return self.weight.data[ids], ids                       # (T, B, D), cache
+
+    def backward(self, dout, ids):
+        _blocks.scatter_add(ids, dout.astype(self.weight.grad.dtype, copy=False),
+                            self.weight.grad)
+        return None
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias over all leading dimensions: ONE product for all (T*B) rows."""
+
+    def __init__(self, in_features, out_features, dtype=np.float32, seed=0, init="pytorch"):
+        rng = np.random.default_rng(seed)
+        dt = _dtype(dtype)
+        bound = 1 / np.sqrt(in_features) if init == "pytorch" else 0.08
+        self.weight = Parameter(init_uniform(rng, (out_features, in_features), bound, dt))
+        self.bias = Parameter(init_uniform(rng, (out_features,), bound, dt))
+
+    def forward(self, x):
+        n_in = self.weight.data.shape[1]
+        if x.shape[-1] != n_in or x.dtype != self.weight.data.dtype:
+            raise ValueError(f"Linear expects input (..., {n_in}) of dtype "
+                             f"{self.weight.data.dtype}, got {x.shape} {x.dtype}")
+        x2 = np.ascontiguousarray(x).reshape(-1, n_in)
+        out = np.empty((x2.shape[0], self.weight.data.shape[0]), x.dtype)
+        with _blocks.blas_single_threaded():
+            _blocks.linear_rows(x2, self.weight.data.T, self.bias.data, out,
+                                _blocks.numba.get_num_threads())
+        return out.reshape(x.shape[:-1] + (-1,)), x2
+
+    def backward(self, dout, x2):
+        n_out, n_in = self.weight.data.shape
+        d2 = np.ascontiguousarray(dout).reshape(-1, n_out)
+        dW = np.empty((n_out, n_in), d2.dtype)
+        db = np.empty(n_out, d2.dtype)
+        dx = np.empty((d2.shape[0], n_in), d2.dtype)
+        with _blocks.blas_single_threaded():
+            threads = _blocks.numba.get_num_threads()
+            _blocks.matmul_tn_colsum(d2, x2, dW, db, threads)
+            _blocks.matmul_rows(d2, self.weight.data, dx, threads)
+        self.weight.grad += dW
+        self.bias.grad += db
+        return dx.reshape(dout.shape[:-1] + (n_in,))
+
+
+def check_ids(ids, vocab):
+    """Token ids (T, B) of an integer dtype, all in [0, vocab): checked before any gather."""
+    if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"token ids must be an integer numpy array, got "
+                        f"{getattr(ids, 'dtype', type(ids).__name__)}")
+    if ids.ndim != 2 or ids.size == 0:
+        raise ValueError(f"token ids must have shape (T, B) with T, B >= 1, got {ids.shape}")
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= vocab:
+        raise ValueError(f"token ids must lie in [0, {vocab}) (the vocabulary), got values in "
+                         f"[{lo}, {hi}]")
+    return ids
+
+
+class _LayerCache(NamedTuple):
+    kernel_cache: object       # the cache of the kernel forward
+    mask: object               # dropout mask applied to this layer's output, or None
+    ids: object                # token ids when the layer read a token table, else None
+
+
+class Recurrent(Module):
+    """A stack of ``num_layers`` RNN/LSTM/GRU layers, PyTorch's nn.RNN/LSTM/GRU in numpy.
+
+    ``forward(x, state=None)`` with ``x`` (T, B, input_size) (or (B, T, .) with
+    ``batch_first``) returns ``output (T, B, H), state, cache`` where state is ``h_n``
+    (num_layers, B, H) or ``(h_n, c_n)`` for the LSTM. ``backward(dout, cache, dstate=None)``
+    returns ``dx`` and the gradient of the initial state, and accumulates parameter gradients.
+
+    ``token_input=True`` makes the first layer read token ids (T, B) instead of vectors: its
+    input is one-hot (``weight_ih_l0`` is (G*H, V)), so ``x @ W_ih^T + b_ih`` is a row of the
+    (V, G*H) table ``W_ih^T + b_ih`` that the forward gathers, and the backward scatter-adds
+    the gate gradients into it: no input product, no ``dx``, no big ``dW_ih`` product.
+    """
+
+    def __init__(self, cell, input_size, hidden_size, num_layers=1, nonlinearity="tanh",
+                 dropout=0.0, batch_first=False, truncate=None, learn_initial_state=False,
+                 token_input=False, init="pytorch", forget_bias=1.0, dtype=np.float32, seed=0,
+                 backend="kernels"):
+        if cell not in GATES:
+            raise ValueError(f"cell must be one of {sorted(GATES)}, got {cell!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers)):
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        ck.check_truncate(truncate)
+        if cell == "rnn":
+            ck.check_nonlinearity(nonlinearity)
+        self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
+        self.input_size, self.nonlinearity, self.dropout = input_size, nonlinearity, dropout
+        self.batch_first, self.truncate, self.token_input = batch_first, truncate, token_input
+        self.dtype = _dtype(dtype)
+        self.ops = _backend(backend)
+        self.rng = np.random.default_rng(seed + 1)             # dropout masks
+        self.training = True
+        rng = np.random.default_rng(seed)
+        G, H = GATES[cell], hidden_size
+        for layer in range(num_layers):
+            D = input_size if layer == 0 else H
+            if init == "pytorch":
+                w_ih = init_uniform(rng, (G * H, D), 1 / np.sqrt(H), self.dtype)
+                w_hh = init_uniform(rng, (G * H, H), 1 / np.sqrt(H), self.dtype)
+            elif init == "uniform":                             # char-rnn
+                w_ih = init_uniform(rng, (G * H, D), 0.08, self.dtype)
+                w_hh = init_uniform(rng, (G * H, H), 0.08, self.dtype)
+            else:
+                bound = np.sqrt(6 / (D + H))                    # Glorot, per gate block
+                w_ih = init_uniform(rng, (G * H, D), bound, self.dtype)
+                w_hh = (np.concatenate([init_orthogonal(rng, H, H, self.dtype)
+                                        for _ in range(G)]) if init == "orthogonal"
+                        else init_uniform(rng, (G * H, H), np.sqrt(3 / H), self.dtype))
+            b = 1 / np.sqrt(H) if init == "pytorch" else 0.0
+            b_ih = init_uniform(rng, (G * H,), b, self.dtype) if b else np.zeros(G * H,
+                                                                                   self.dtype)
+            b_hh = init_uniform(rng, (G * H,), b, self.dtype) if b else np.zeros(G * H,
+                                                                                   self.dtype)
+            if cell == "lstm" and forget_bias is not None:
+                b_ih[H:2 * H] = forget_bias                     # torch-rnn's forget-gate bias
+                b_hh[H:2 * H] = 0
+            setattr(self, f"weight_ih_l{layer}", Parameter(w_ih))
+            setattr(self, f"weight_hh_l{layer}", Parameter(w_hh))
+            setattr(self, f"bias_ih_l{layer}", Parameter(b_ih))
+            setattr(self, f"bias_hh_l{layer}", Parameter(b_hh))
+        if learn_initial_state:
+            self.h0 = Parameter(np.zeros((num_layers, H), self.dtype))
+            if cell == "lstm":
+                self.c0 = Parameter(np.zeros((num_layers, H), self.dtype))
+
+    # -------------------------------------------------------------- helpers
+    def layer_params(self, layer):
+        return tuple(getattr(self, f"{k}_l{layer}") for k in
+                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    def _fn(self, what):
+        return getattr(self.ops, f"{self.cell}_{what}")
+
+    def _kw(self):
+        return {"nonlinearity": self.nonlinearity} if self.cell == "rnn" else {}
+
+    def initial_state(self, batch):
+        """Zeros, or the learnable initial state broadcast over the batch."""
+        L, H = self.num_layers, self.hidden_size
+        n = 2 if self.cell == "lstm" else 1
+        learned = [getattr(self, "h0", None), getattr(self, "c0", None)][:n]
+        states = tuple(np.broadcast_to(p.data[:, None, :], (L, batch, H)).copy()
+                       if p is not None else np.zeros((L, batch, H), self.dtype)
+                       for p in learned)
+        return states if self.cell == "lstm" else states[0]
+
+    def _split_state(self, state, batch):
+        if state is None:
+            state = self.initial_state(batch)
+        states = state if self.cell == "lstm" else (state,)
+        if self.cell == "lstm" and (not isinstance(state, tuple) or len(state) != 2):
+            raise TypeError("the LSTM state must be a tuple (h, c)")
+        L, H = self.num_layers, self.hidden_size
+        for name, s in zip(("h", "c"), states):
+            ck.check_float_array(name, s, 3)
+            ck.check_shape(name, s, (L, batch, H), "(num_layers, B, H)")
+            if s.dtype != self.dtype:
+                raise TypeError(f"{name} has dtype {s.dtype}, the model has {self.dtype}")
+        return states
+
+    def _table(self):
+        """(V, G*H) table of the first layer for token inputs: W_ih^T + b_ih."""
+        w_ih, _, b_ih, _ = self.layer_params(0)
+        return w_ih.data.T + b_ih.data
+
+    # -------------------------------------------------------------- forward / backward
+    def forward(self, x, state=None):
+        if self.token_input:
+            ids = check_ids(x, self.input_size)
+            T, B = ids.shape
+        else:
+            ck.check_float_array("x", x, 3)
+            if self.batch_first:
+                x = x.transpose(1, 0, 2)
+            T, B, D = x.shape
+            if D != self.input_size or x.dtype != self.dtype:
+                raise ValueError(f"x must have shape (T, B, {self.input_size}) and dtype "
+                                 f"{self.dtype}, got {x.shape} {x.dtype}")
+            ids = None
+        states = self._split_state(state, B)
+        caches, finals = [], [[] for _ in states]
+        inp = x
+        for layer in range(self.num_layers):
+            w_ih, w_hh, b_ih, b_hh = (p.data for p in self.layer_params(layer))
+            s0 = tuple(s[layer] for s in states)
+            if layer == 0 and ids is not None:
+                xw = self._table()[ids]                                   # (T, B, G*H)
+                out = self._fn("forward_proj")(xw, *s0, w_hh, b_hh, **self._kw())
+            else:
+                out = self._fn("forward")(inp, *s0, w_ih, w_hh, b_ih, b_hh, **self._kw())
+            hs, cache = out[0], out[-1]
+            finals[0].append(hs[-1])
+            if self.cell == "lstm":
+                finals[1].append(out[1])
+            mask = None
+            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+                keep = 1 - self.dropout
+                mask = (self.rng.random(hs.shape) < keep).astype(self.dtype) / keep
+                hs = hs * mask
+            caches.append(_LayerCache(cache, mask, ids if layer == 0 else None))
+            inp = hs
+        output = inp.transpose(1, 0, 2) if self.batch_first else inp
+        final = tuple(np.stack(f) for f in finals)
+        return output, (final if self.cell == "lstm" else final[0]), (caches, B)
+
+    def backward(self, dout, cache, dstate=None):
+        """-> dx (None for token input), dstate0 (like the state); accumulates .grad."""
+        caches, B = cache
+        if self.batch_first:
+            dout = dout.transpose(1, 0, 2)
+        dout = np.ascontiguousarray(dout, dtype=self.dtype)
+        n = 2 if self.cell == "lstm" else 1
+        if dstate is None:
+            dfinal = [None] * n
+        else:
+            dfinal = list(dstate) if self.cell == "lstm" else [dstate]
+        dstates0 = [np.zeros((self.num_layers, B, self.hidden_size), self.dtype)
+                    for _ in range(n)]
+        dh = dout
+        dx = None
+        for layer in range(self.num_layers - 1, -1, -1):
+            c = caches[layer]
+            if c.mask is not None:
+                dh = dh * c.mask
+            w_ih, w_hh, b_ih, b_hh = self.layer_params(layer)
+            dfin = tuple(None if d is None else np.ascontiguousarray(d[layer]) for d in dfinal)
+            if c.ids is not None:
+                out = self._fn("backward_proj")(dh, c.kernel_cache, *dfin,
+                                                truncate=self.truncate)
+                dxw, ds0, (dwhh, dbhh) = out[0], out[1:1 + n], out[1 + n:]
+                dtable = np.zeros((self.input_size, dxw.shape[-1]), self.dtype)
+                _blocks.scatter_add(c.ids, dxw, dtable)                   # (V, G*H)
+                w_ih.grad += dtable.T
+                b_ih.grad += dtable.sum(axis=0)
+                dx = None
+            else:
+                out = self._fn("backward")(dh, c.kernel_cache, *dfin, truncate=self.truncate)
+                dx, ds0 = out[0], out[1:1 + n]
+                dwih, dwhh, dbih, dbhh = out[1 + n:]
+                w_ih.grad += dwih
+                b_ih.grad += dbih
+            w_hh.grad += dwhh
+            b_hh.grad += dbhh
+            for acc, d in zip(dstates0, ds0):
+                acc[layer] = d
+            dh = dx
+        for name, acc in zip(("h0", "c0"), dstates0):
+            p = getattr(self, name, None)
+            if p is not None:
+                p.grad += acc.sum(axis=1)
+        if dx is not None and self.batch_first:
+            dx = dx.transpose(1, 0, 2)
+        return dx, (tuple(dstates0) if self.cell == "lstm" else dstates0[0])
+
+
+# ---------------------------------------------------------------- losses and models
+
+class CrossEntropy:
+    """Fused softmax cross-entropy over (T, B, V) logits: ``loss, dlogits = ce(logits, y)``."""
+
+    def __init__(self, backend="kernels"):
+        self.ops = _backend(backend)
+
+    def __call__(self, logits, targets, mask=None):
+        return self.ops.softmax_cross_entropy(logits, targets, mask)
+
+
+class CharRNN(Module):
+    """Character model: one-hot token input -> stacked cell -> linear decoder over V.
+
+    The first layer reads tokens through its (V, G*H) table (no input product; see
+    ``Recurrent``), as char-rnn's one-hot input. ``loss_and_grad(ids, targets, state)`` runs
+    forward, loss and backward and accumulates the gradients; ``step(tokens, state)`` advances
+    all layers by one token (sampling).
+    """
+
+    def __init__(self, vocab_size, hidden_size=128, num_layers=2, cell="lstm", dropout=0.0,
+                 truncate=None, init="pytorch", forget_bias=1.0, dtype=np.float32, seed=0,
+                 backend="kernels"):
+        self.vocab_size = vocab_size
+        self.rnn = Recurrent(cell, vocab_size, hidden_size, num_layers, dropout=dropout,
+                             truncate=truncate, token_input=True, init=init,
+                             forget_bias=forget_bias, dtype=dtype, seed=seed, backend=backend)
+        self.decoder = Linear(hidden_size, vocab_size, dtype=dtype, seed=seed + 7, init=init)
+        self.criterion = CrossEntropy(backend)
+
+    @property
+    def dtype(self):
+        return self.rnn.dtype
+
+    def initial_state(self, batch):
+        return self.rnn.initial_state(batch)
+
+    def forward(self, ids, state=None):
+        """ids (T, B) -> logits (T, B, V), final state, cache."""
+        hs, state, rnn_cache = self.rnn.forward(ids, state)
+        logits, dec_cache = self.decoder.forward(hs)
+        return logits, state, (rnn_cache, dec_cache)
+
+    def backward(self, dlogits, cache):
+        rnn_cache, dec_cache = cache
+        dhs = self.decoder.backward(dlogits, dec_cache)
+        self.rnn.backward(dhs, rnn_cache)
+
+    def loss_and_grad(self, ids, targets, state=None):
+        """Forward + loss + backward (gradients accumulate) -> mean loss, final state."""
+        logits, state, cache = self.forward(ids, state)
+        loss, dlogits = self.criterion(logits, targets)
+        self.backward(dlogits, cache)
+        return loss, state
+
+    def loss(self, ids, targets, state=None):
+        """Mean loss (nats/token) without gradients, and the final state."""
+        training = self.rnn.training
+        self.rnn.training = False
+        try:
+            logits, state, _ = self.forward(ids, state)
+        finally:
+            self.rnn.training = training
+        return self.criterion(logits, targets)[0], state
+
+    def step(self, tokens, state=None):
+        """tokens (B,) -> logits (B, V) of the next token, new state (no dropout)."""
+        tokens = np.asarray(tokens)
+        training = self.rnn.training
+        self.rnn.training = False
+        try:
+            logits, state, _ = self.forward(tokens.reshape(1, -1), state)
+        finally:
+            self.rnn.training = training
+        return logits[0], state
+
+
+# ---------------------------------------------------------------- PyTorch interchange
+
+def _torch_cell(module):
+    import torch
+    for cls, name in ((torch.nn.LSTM, "lstm"), (torch.nn.GRU, "gru"), (torch.nn.RNN, "rnn")):
+        if isinstance(module, cls):
+            return name
+    raise TypeError(f"expected torch.nn.RNN/LSTM/GRU, got {type(module).__name__}")
+
+
+def from_torch(module, dtype=None, backend="kernels"):
+    """A fastrnn module with the exact weights of a torch nn.RNN/LSTM/GRU/Linear/Embedding."""
+    import torch
+    sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    if isinstance(module, torch.nn.Linear):
+        dt = dtype or sd["weight"].dtype
+        m = Linear(module.in_features, module.out_features, dtype=dt)
+        m.load_state_dict(sd)
+        return m
+    if isinstance(module, torch.nn.Embedding):
+        dt = dtype or sd["weight"].dtype
+        m = Embedding(module.num_embeddings, module.embedding_dim, dtype=dt)
+        m.load_state_dict(sd)
+        return m
+    cell = _torch_cell(module)
+    if module.bidirectional or getattr(module, "proj_size", 0) or not module.bias:
+        raise ValueError("bidirectional, projected or bias-free torch RNNs are not supported")
+    dt = dtype or sd["weight_ih_l0"].dtype
+    m = Recurrent(cell, module.input_size, module.hidden_size, module.num_layers,
+                  nonlinearity=getattr(module, "nonlinearity", "tanh"), dropout=module.dropout,
+                  batch_first=module.batch_first, dtype=dt, backend=backend)
+    m.load_state_dict(sd)
+    return m
+
+
+def to_torch(module):
+    """The equivalent torch module (float32/float64 as the fastrnn module) with its weights."""
+    import torch
+    tdtype = torch.float64 if module.parameters()[0].data.dtype == np.float64 else torch.float32
+    if isinstance(module, Linear):
+        out, inp = module.weight.data.shape
+        t = torch.nn.Linear(inp, out)
+    elif isinstance(module, Embedding):
+        t = torch.nn.Embedding(*module.weight.data.shape)
+    elif isinstance(module, Recurrent):
+        if module.token_input or hasattr(module, "h0"):
+            raise ValueError("token-input layers and learnable initial states have no torch "
+                             "equivalent; convert the model's parts instead")
+        cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[module.cell]
+        kw = {"nonlinearity": module.nonlinearity} if module.cell == "rnn" else {}
+        t = cls(module.input_size, module.hidden_size, module.num_layers,
+                dropout=module.dropout, batch_first=module.batch_first, **kw)
+    else:
+        raise TypeError(f"cannot convert {type(module).__name__} to torch")
+    t = t.to(tdtype)
+    t.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in module.state_dict().items()})
+    return t
