@@ -17,8 +17,12 @@ from . import reference as R
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
+SETTLE = 0.3   # s of idle before each measurement: lets other thread pools stop spinning
+
+
 def best_time(f, repeat, min_time=0.2):
     """Best of ``repeat`` runs of f() (each run repeated until it lasts ``min_time``)."""
+    time.sleep(SETTLE)
     f()
     n = 1
     t0 = time.perf_counter()

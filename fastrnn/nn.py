@@ -449,15 +449,75 @@ class CharRNN(Module):
         return self.criterion(logits, targets)[0], state
 
     def step(self, tokens, state=None):
-        """tokens (B,) -> logits (B, V) of the next token, new state (no dropout)."""
-        tokens = np.asarray(tokens)
-        training = self.rnn.training
-        self.rnn.training = False
-        try:
-            logits, state, _ = self.forward(tokens.reshape(1, -1), state)
-        finally:
-            self.rnn.training = training
-        return logits[0], state
+        """tokens (B,) -> logits (B, V) of the next token, new state (no dropout).
+        Convenient but packs the weights on every call: to generate many tokens use
+        ``sampler()``, which packs them once."""
+        tokens = np.asarray(tokens).reshape(-1)
+        sampler = self.sampler(len(tokens))
+        if state is not None:
+            sampler.set_state(state)
+        logits = sampler.step(tokens)
+        return logits, sampler.state()
+
+    def sampler(self, batch=1):
+        """A ``Sampler`` holding this model's current weights, packed for one-call steps."""
+        return Sampler(self, batch)
+
+
+class Sampler:
+    """Steps a ``CharRNN`` one token at a time: every layer and the decoder in ONE compiled
+    call (``fastrnn.kernels.stack``), weights packed once, no allocation but the output.
+    The weights are copied when the sampler is made: make a new one after training more."""
+
+    def __init__(self, model, batch=1):
+        from .kernels import stack
+        rnn, dt = model.rnn, model.dtype
+        L, H, G = rnn.num_layers, rnn.hidden_size, GATES[rnn.cell]
+        self._step = stack._stack_step
+        self.cell = stack.CELL_CODES["lstm" if rnn.cell == "lstm" else "gru" if rnn.cell == "gru"
+                                     else f"rnn_{rnn.nonlinearity}"]
+        self.vocab_size = model.vocab_size
+        self.table = np.ascontiguousarray(rnn._table())                      # (V, G*H)
+        w_ihT = np.zeros((L, H, G * H), dt)
+        self.b_ih = np.zeros((L, G * H), dt)
+        for layer in range(1, L):
+            w_ihT[layer] = rnn.layer_params(layer)[0].data.T
+            self.b_ih[layer] = rnn.layer_params(layer)[2].data
+        self.w_ihT = w_ihT
+        self.w_hhT = np.ascontiguousarray(np.stack([rnn.layer_params(layer)[1].data.T
+                                                    for layer in range(L)]))
+        self.b_hh = np.stack([rnn.layer_params(layer)[3].data for layer in range(L)])
+        self.dec_wT = np.ascontiguousarray(model.decoder.weight.data.T)        # (H, V)
+        self.dec_b = model.decoder.bias.data.copy()
+        self.lstm = rnn.cell == "lstm"
+        self.h = np.zeros((L, batch, H), dt)
+        self.c = np.zeros((L, batch, H), dt)
+        init = rnn.initial_state(batch)
+        self.set_state(init)
+        self.gx = np.empty((batch, G * H), dt)
+        self.gh = np.empty((batch, G * H), dt)
+        self.logits = np.empty((batch, model.vocab_size), dt)
+
+    def set_state(self, state):
+        states = state if self.lstm else (state,)
+        for dst, src in zip((self.h, self.c), states):
+            if np.shape(src) != dst.shape:
+                raise ValueError(f"state must have shape {dst.shape}, got {np.shape(src)}")
+            dst[...] = src
+
+    def state(self):
+        return (self.h.copy(), self.c.copy()) if self.lstm else self.h.copy()
+
+    def step(self, tokens):
+        """tokens (B,) ints -> logits (B, V) of the next token (a new array)."""
+        tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
+        if tokens.shape[0] != self.h.shape[1]:
+            raise ValueError(f"expected {self.h.shape[1]} tokens, got {tokens.shape[0]}")
+        if tokens.min() < 0 or tokens.max() >= self.vocab_size:
+            raise ValueError(f"tokens must lie in [0, {self.vocab_size}), got {tokens}")
+        self._step(tokens, self.cell, self.table, self.w_ihT, self.w_hhT, self.b_ih, self.b_hh,
+                   self.dec_wT, self.dec_b, self.h, self.c, self.gx, self.gh, self.logits)
+        return self.logits.copy()
 
 
 # ---------------------------------------------------------------- PyTorch interchange

@@ -1,0 +1,74 @@
+"""One step of a whole stack plus decoder in ONE compiled call: the compiled twin of
+``fastrnn.reference.stack`` (read it for the arguments). Used for sampling, where a call per
+layer per token would cost more than the arithmetic. Single-threaded (B is tiny when
+sampling); weights come pre-transposed (``w_ihT``, ``w_hhT`` (L, H, G*H), ``dec_wT`` (H, V))
+so every product is a plain row-times-matrix.
+"""
+
+import numpy as np
+
+from .._jit import njit
+from ._math import sigmoid, tanh
+
+CELL_CODES = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
+
+
+@njit
+def _cell(cell, gx, gh, hrow, crow, H):
+    """Gate math for one batch row: gx, gh (G*H,) input and recurrent pre-activations
+    (biases included); updates hrow, crow (H,) in place."""
+    if cell == 2:                                           # LSTM i, f, g, o
+        i, f, g, o = gx[:H], gx[H:2 * H], gx[2 * H:3 * H], gx[3 * H:]
+        ri, rf, rg, ro = gh[:H], gh[H:2 * H], gh[2 * H:3 * H], gh[3 * H:]
+        for u in range(H):
+            cv = sigmoid(f[u] + rf[u]) * crow[u] + sigmoid(i[u] + ri[u]) * tanh(g[u] + rg[u])
+            crow[u] = cv
+            hrow[u] = sigmoid(o[u] + ro[u]) * tanh(cv)
+    elif cell == 3:                                         # GRU r, z, n
+        for u in range(H):
+            r = sigmoid(gx[u] + gh[u])
+            z = sigmoid(gx[H + u] + gh[H + u])
+            n = tanh(gx[2 * H + u] + r * gh[2 * H + u])
+            hrow[u] = (1 - z) * n + z * hrow[u]
+    elif cell == 1:
+        for u in range(H):
+            a = gx[u] + gh[u]
+            hrow[u] = a if (a > 0 or a != a) else 0.0
+    else:
+        for u in range(H):
+            hrow[u] = tanh(gx[u] + gh[u])
+
+
+@njit
+def _stack_step(tokens, cell, table, w_ihT, w_hhT, b_ih, b_hh, dec_wT, dec_b, h, c, gx, gh,
+                logits):
+    L, B, H = h.shape
+    for layer in range(L):
+        if layer == 0:
+            for b in range(B):
+                gx[b] = table[tokens[b]]
+        else:
+            np.dot(h[layer - 1], w_ihT[layer], gx)
+            for b in range(B):
+                gx[b] += b_ih[layer]
+        np.dot(h[layer], w_hhT[layer], gh)
+        for b in range(B):
+            gh[b] += b_hh[layer]
+            _cell(cell, gx[b], gh[b], h[layer, b], c[layer, b], H)
+    np.dot(h[L - 1], dec_wT, logits)
+    for b in range(B):
+        logits[b] += dec_b
+
+
+def stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c):
+    """Same contract as the reference; transposes the weights per call (use
+    ``fastrnn.nn.Sampler`` to transpose once and step many times)."""
+    L, B, H = h.shape
+    gx = np.empty((B, table.shape[1]), h.dtype)
+    gh = np.empty_like(gx)
+    logits = np.empty((B, dec_w.shape[0]), h.dtype)
+    _stack_step(np.ascontiguousarray(tokens, dtype=np.int64), cell, table,
+                np.ascontiguousarray(w_ih.transpose(0, 2, 1)),
+                np.ascontiguousarray(w_hh.transpose(0, 2, 1)), b_ih, b_hh,
+                np.ascontiguousarray(dec_w.T), dec_b, h, c, gx, gh, logits)
+    return logits

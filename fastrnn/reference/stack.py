@@ -1,0 +1,34 @@
+"""One step of a whole stack of layers plus the decoder (sampling), in plain NumPy.
+
+    stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c) -> logits
+
+``tokens`` (B,) ids; layer 0 reads the (V, G*H) token table ``W_ih0^T + b_ih0``; layers l >= 1
+use ``w_ih[l]`` (G*H, H) and ``b_ih[l]``; every layer ``w_hh[l]`` (G*H, H), ``b_hh[l]``;
+``h``, ``c`` (L, B, H) are updated in place (``c`` is ignored unless cell is 'lstm'); the
+return value is the decoder's logits (B, V). ``cell`` is one of CELL_CODES. The compiled twin
+(``fastrnn.kernels.stack``) does the same in one call with no allocation.
+"""
+
+import numpy as np
+
+from .gru import _cell_forward as _gru
+from .lstm import _cell_forward as _lstm
+from .rnn import _cell_forward as _rnn
+
+CELL_CODES = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
+
+
+def stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c):
+    L = h.shape[0]
+    x = None
+    for layer in range(L):
+        xw = table[tokens] if layer == 0 else x @ w_ih[layer].T + b_ih[layer]    # (B, G*H)
+        if cell == CELL_CODES["lstm"]:
+            h[layer], c[layer], _ = _lstm(xw, h[layer], c[layer], w_hh[layer], b_hh[layer])
+        elif cell == CELL_CODES["gru"]:
+            h[layer] = _gru(xw, h[layer], w_hh[layer], b_hh[layer])[0]
+        else:
+            nl = "relu" if cell == CELL_CODES["rnn_relu"] else "tanh"
+            h[layer] = _rnn(xw, h[layer], w_hh[layer], b_hh[layer], nl)
+        x = h[layer]
+    return x @ dec_w.T + dec_b                                                     # (B, V)
