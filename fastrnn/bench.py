@@ -178,6 +178,14 @@ def format_row(r):
 
 
 def main(args):
+    if args.model:
+        res = run_models(cells=args.cells, hidden=args.hidden, layers=args.layers,
+                         batch=args.batch, seq=args.seq, threads=args.threads,
+                         use_torch=args.torch, repeat=args.repeat,
+                         progress=None if args.json else print)
+        if args.json:
+            print(json.dumps(res, indent=1))
+        return 0
     res = run(cells=args.cells, hidden=args.hidden, batch=args.batch, seq=args.seq,
               threads=args.threads, use_torch=args.torch, dtype=args.dtype,
               repeat=args.repeat, reference=not args.no_reference,
@@ -188,3 +196,118 @@ def main(args):
         print(f"SGEMM 1024^3: {res['sgemm_gflops']:.0f} GFLOP/s; "
               f"LSTM gate pass: {res['gate_pass_ns']:.2f} ns per gate element (1 thread)")
     return 0
+
+
+# ---------------------------------------------------------------- char-model training step
+
+def fastrnn_char_step(cell, layers, T, B, H, V=65, lr=2e-3, clip=5.0):
+    """One training step of the char model: tokens -> stacked cell -> linear(V) -> cross-entropy
+    -> backward -> global-norm clipping -> Adam."""
+    from . import nn, optim
+    model = nn.CharRNN(V, H, layers, cell)
+    opt = optim.Adam(model.parameters(), lr=lr)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, V, (T, B))
+    y = rng.integers(0, V, (T, B))
+    params = model.parameters()
+
+    def step():
+        model.zero_grad()
+        model.loss_and_grad(ids, y)
+        optim.clip_grad_norm_(params, clip)
+        opt.step()
+    return step
+
+
+def torch_char_step(cell, layers, T, B, H, V=65, lr=2e-3, clip=5.0):
+    """The same step in PyTorch: nn.Embedding(V, H) -> nn.LSTM/GRU/RNN -> nn.Linear(H, V)."""
+    import torch
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    emb, rnn, dec = torch.nn.Embedding(V, H), cls(H, H, layers), torch.nn.Linear(H, V)
+    params = list(emb.parameters()) + list(rnn.parameters()) + list(dec.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    ids = torch.randint(0, V, (T, B))
+    y = torch.randint(0, V, (T * B,))
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        out, _ = rnn(emb(ids))
+        loss = loss_fn(dec(out).reshape(T * B, V), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+    return step
+
+
+def torch_sampling(cell, layers, H, V=65, n=200):
+    import torch
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    emb, rnn, dec = torch.nn.Embedding(V, H), cls(H, H, layers), torch.nn.Linear(H, V)
+
+    def run():
+        with torch.no_grad():
+            tok, state = torch.zeros(1, 1, dtype=torch.long), None
+            for _ in range(n):
+                out, state = rnn(emb(tok), state)
+                p = torch.softmax(dec(out[0, 0]), -1)
+                tok = torch.multinomial(p, 1).view(1, 1)
+    return run
+
+
+def fastrnn_sampling(cell, layers, H, V=65, n=200):
+    from . import nn
+    model = nn.CharRNN(V, H, layers, cell)
+    rng = np.random.default_rng(0)
+
+    def run():
+        s = model.sampler()
+        tok = np.zeros(1, np.int64)
+        for _ in range(n):
+            z = s.step(tok)[0]
+            p = np.exp(z - z.max())
+            tok[0] = rng.choice(V, p=p / p.sum())
+    return run
+
+
+def run_models(cells=("lstm", "gru", "rnn"), hidden=(128, 256, 512), layers=(1, 2), batch=50,
+               seq=50, threads=None, use_torch=False, repeat=3, progress=print):
+    threads = threads or numba.config.NUMBA_NUM_THREADS
+    _jit.set_num_threads(threads)
+    if use_torch:
+        import torch
+        torch.set_num_threads(threads)
+    rows = []
+    for cell in cells:
+        for L in layers:
+            for H in hidden:
+                t_f = best_time(fastrnn_char_step(cell, L, seq, batch, H), repeat)
+                row = {"cell": cell, "layers": L, "H": H, "B": batch, "T": seq,
+                       "threads": threads, "fastrnn_tok_s": seq * batch / t_f}
+                if use_torch:
+                    t_t = best_time(torch_char_step(cell, L, seq, batch, H), repeat)
+                    row["torch_tok_s"] = seq * batch / t_t
+                    row["vs_torch"] = t_t / t_f
+                rows.append(row)
+                if progress:
+                    s = (f"char step {cell:4s} {L} layer(s) H={H:4d}  fastrnn "
+                         f"{row['fastrnn_tok_s'] / 1e3:7.1f}k tok/s")
+                    if use_torch:
+                        s += f"  torch {row['torch_tok_s'] / 1e3:7.1f}k  x{row['vs_torch']:.2f}"
+                    progress(s)
+    samp = []
+    for cell in cells:
+        n = 200
+        t_f = best_time(fastrnn_sampling(cell, 2, 128, n=n), repeat)
+        row = {"cell": cell, "layers": 2, "H": 128, "fastrnn_chars_s": n / t_f}
+        if use_torch:
+            t_t = best_time(torch_sampling(cell, 2, 128, n=n), repeat)
+            row["torch_chars_s"] = n / t_t
+            row["vs_torch"] = t_t / t_f
+        samp.append(row)
+        if progress:
+            s = f"sampling {cell:4s} 2x128 B=1  fastrnn {row['fastrnn_chars_s'] / 1e3:6.1f}k chars/s"
+            if use_torch:
+                s += f"  torch {row['torch_chars_s'] / 1e3:6.1f}k  x{row['vs_torch']:.1f}"
+            progress(s)
+    return {"char_steps": rows, "sampling": samp}

@@ -54,6 +54,12 @@ def build_parser():
     b.add_argument("--torch", action="store_true", help="also measure PyTorch CPU")
     b.add_argument("--no-reference", action="store_true", help="skip the NumPy reference")
     b.add_argument("--json", action="store_true", help="print the results as JSON")
+    b.add_argument("--model", action="store_true",
+                   help="measure the whole char-model training step (tokens -> cell(s) -> "
+                        "linear(65) -> cross-entropy -> backward -> clip -> Adam) and sampling "
+                        "instead of the bare cell")
+    b.add_argument("--layers", type=_csv(int), default=(1, 2),
+                   help="with --model: comma-separated layer counts (default: 1,2)")
     return parser
 
 
