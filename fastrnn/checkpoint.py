@@ -67,6 +67,9 @@ def save(path, tree):
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes 0600; a checkpoint is a normal file
         os.replace(tmp, path)
     except BaseException as e:
         try:

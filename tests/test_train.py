@@ -1,0 +1,133 @@
+"""The trainer: it learns, resumes bit-identically, stops on a non-finite loss, and the CLI
+works end to end."""
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastrnn import checkpoint as ckpt
+from fastrnn import train
+from fastrnn.sample import evaluate_file, generate, load_model
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """Text with structure a unigram model cannot see: words from a small lexicon."""
+    rng = np.random.default_rng(0)
+    words = ["the", "cat", "sat", "on", "mat", "and", "dog", "ran", "home", "fast"]
+    text = " ".join(rng.choice(words, 6000)) + "\n"
+    p = tmp_path / "corpus.txt"
+    p.write_text(text)
+    return p
+
+
+def cfg(corpus, out, **kw):
+    base = dict(corpus=str(corpus), hidden=32, layers=1, seq=16, batch=8, steps=40,
+                eval_every=20, checkpoint_every=1000, out=str(out), lr=1e-2)
+    base.update(kw)
+    return train.TrainConfig(**base)
+
+
+def unigram_entropy(text):
+    _, counts = np.unique(list(text), return_counts=True)
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def test_training_beats_a_unigram_model(corpus, tmp_path):
+    t = train.Trainer(cfg(corpus, tmp_path / "run", steps=250, eval_every=50), progress=False)
+    assert t.run() == "done"
+    h1 = unigram_entropy(corpus.read_text())
+    assert t.best_val < h1 - 0.5, (t.best_val, h1)
+    model, vocab, tree = load_model(tmp_path / "run")
+    assert tree["step"] == 250
+    text = generate(model, vocab, 200, temperature=0.5, seed=1)
+    assert len(text) == 200 and set(text) <= set(corpus.read_text())
+    assert generate(model, vocab, 50, seed=3) == generate(model, vocab, 50, seed=3)
+    nats, n = evaluate_file(model, vocab, corpus)
+    assert n == len(corpus.read_text()) - 1 and nats < h1
+
+
+@pytest.mark.parametrize("cell,dropout", [("lstm", 0.3), ("gru", 0.0)])
+def test_resume_is_bit_identical(corpus, tmp_path, cell, dropout):
+    kw = dict(cell=cell, layers=2, dropout=dropout, eval_every=7, optimizer="rmsprop")
+    full = train.Trainer(cfg(corpus, tmp_path / "full", steps=30, **kw), progress=False)
+    full.run()
+    half = train.Trainer(cfg(corpus, tmp_path / "half", steps=15, **kw), progress=False)
+    half.run()
+    rest = train.Trainer(cfg(corpus, tmp_path / "half", steps=30, **kw), progress=False,
+                         resume=str(tmp_path / "half" / train.CHECKPOINT))
+    rest.run()
+    a, b = full.model.state_dict(), rest.model.state_dict()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    for x, y in zip(train._state_list(full.state), train._state_list(rest.state)):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_resume_refuses_another_model_or_vocabulary(corpus, tmp_path):
+    t = train.Trainer(cfg(corpus, tmp_path / "r", steps=2), progress=False)
+    t.run()
+    path = str(tmp_path / "r" / train.CHECKPOINT)
+    with pytest.raises(ckpt.CheckpointError, match="holds a different model: hidden=32"):
+        train.Trainer(cfg(corpus, tmp_path / "r", hidden=48), resume=path, progress=False)
+    other = tmp_path / "other.txt"
+    other.write_text("xyz " * 500)
+    with pytest.raises(ckpt.CheckpointError, match="different vocabulary"):
+        train.Trainer(cfg(other, tmp_path / "r"), resume=path, progress=False)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(corpus, tmp_path,
+                                                                  monkeypatch):
+    messages = []
+    t = train.Trainer(cfg(corpus, tmp_path / "nan", steps=20, checkpoint_every=4),
+                      progress=False, log=messages.append)
+    real = t.model.loss_and_grad
+    calls = []
+
+    def poisoned(x, y, state=None):
+        calls.append(1)
+        loss, state = real(x, y, state)
+        return (float("nan") if len(calls) == 7 else loss), state
+    monkeypatch.setattr(t.model, "loss_and_grad", poisoned)
+    assert t.run() == "diverged"
+    assert "loss became nan at step 7" in messages[-1]
+    assert "The last good checkpoint is" in messages[-1]
+    assert ckpt.load(t.checkpoint_path)["step"] == 4
+
+
+def run_cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "fastrnn.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_cli_train_sample_info_eval(corpus, tmp_path):
+    out = tmp_path / "cli"
+    r = run_cli("train", corpus, "--steps", 6, "--hidden", 16, "--layers", 1, "--batch", 4,
+                "--seq", 8, "--eval-every", 3, "--out", out, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert os.path.exists(out / "checkpoint.npz") and os.path.exists(out / "log.jsonl")
+    r = run_cli("sample", out, "-n", 30, "--seed", 2, "--prime", "the ")
+    assert r.returncode == 0 and len(r.stdout.rstrip("\n")) == 30
+    r = run_cli("info", out)
+    assert "lstm 1 x 16" in r.stdout and "trained 6 steps" in r.stdout
+    r = run_cli("eval", out, corpus)
+    assert r.returncode == 0 and "bits/char" in r.stdout
+    r = run_cli("sample", out, "--prime", "☃")
+    assert r.returncode == 2 and "not in the training vocabulary" in r.stderr
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["train", "--hidden", "0", "--steps", "1"], "must be >= 1"),
+    (["train", "--val-fraction", "0.7", "--steps", "1"], "must be in [0, 0.5)"),
+    (["train", "--schedule", "cosine"], "--schedule cosine needs --steps"),
+    (["sample", "x", "--temperature", "0"], "must be > 0"),
+    (["train", "/nonexistent/corpus.txt", "--steps", "1"], "error"),
+])
+def test_cli_bad_arguments_exit_2(args, msg):
+    r = run_cli(*args)
+    assert r.returncode == 2 and msg in r.stderr, r.stderr
