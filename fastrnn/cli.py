@@ -74,7 +74,7 @@ def _add_train(sub):
     t.add_argument("--dropout", type=_fraction, default=0.0)
     t.add_argument("--truncate", type=_nonneg_int, default=None,
                    help="windowed truncated BPTT inside each window (default: full BPTT)")
-    t.add_argument("--optimizer", choices=("adam", "rmsprop"), default="adam")
+    t.add_argument("--optimizer", choices=("adam", "rmsprop"), default="rmsprop")
     t.add_argument("--lr", type=_positive_float, default=2e-3)
     t.add_argument("--clip", type=_positive_float, default=5.0,
                    help="clip the global gradient norm")
