@@ -131,3 +131,29 @@ def test_cli_train_sample_info_eval(corpus, tmp_path):
 def test_cli_bad_arguments_exit_2(args, msg):
     r = run_cli(*args)
     assert r.returncode == 2 and msg in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_signal_saves_a_checkpoint_and_resume_continues(corpus, tmp_path, sig):
+    import signal
+    import time
+    out = tmp_path / "sig"
+    p = subprocess.Popen([sys.executable, "-m", "fastrnn.cli", "train", str(corpus), "--steps",
+                          "1000000", "--hidden", "16", "--layers", "1", "--batch", "4", "--seq",
+                          "8", "--out", str(out), "--no-progress", "--eval-every", "5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "log.jsonl").exists():
+        time.sleep(0.2)
+    while time.time() < deadline and (out / "log.jsonl").stat().st_size == 0:
+        time.sleep(0.2)
+    p.send_signal(getattr(signal, sig))
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 130, stderr
+    assert "checkpoint saved" in stdout
+    tree = ckpt.load(out / "checkpoint.npz")
+    assert tree["step"] >= 5
+    r = run_cli("train", corpus, "--resume", out, "--steps", tree["step"] + 3, "--hidden", 16,
+                "--layers", 1, "--batch", 4, "--seq", 8, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert ckpt.load(out / "checkpoint.npz")["step"] == tree["step"] + 3
