@@ -149,7 +149,7 @@ def build_parser():
     return parser
 
 
-def _train(parser, args):
+def _train(parser, args, argv):
     from . import train
     if args.steps is None and args.epochs is None and args.time is None:
         args.epochs = 10.0
@@ -158,10 +158,7 @@ def _train(parser, args):
     if args.threads:
         from . import set_num_threads
         set_num_threads(args.threads)
-    if args.resume:
-        from .sample import resolve
-        args.resume = resolve(args.resume)
-    cfg = train.TrainConfig(
+    fields = dict(
         corpus=args.corpus, mode="byte" if args.byte else "char", cell=args.cell,
         hidden=args.hidden, layers=args.layers, seq=args.seq, batch=args.batch,
         dropout=args.dropout, truncate=args.truncate, optimizer=args.optimizer, lr=args.lr,
@@ -169,8 +166,26 @@ def _train(parser, args):
         time=args.time, val_fraction=args.val_fraction, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, dtype=args.dtype, seed=args.seed,
         out=args.out)
-    if args.resume and args.out is None:
-        cfg.out = os.path.dirname(os.path.abspath(args.resume))
+    if args.resume:
+        # settings not given on the command line come from the checkpoint being resumed
+        from .checkpoint import load
+        from .sample import resolve
+        args.resume = resolve(args.resume)
+        saved = load(args.resume)["config"]
+        given = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:])}
+        for key in fields:
+            if key in ("steps", "epochs", "time", "out"):          # budgets are per run
+                continue
+            if key == "corpus":
+                inherit = args.corpus is None
+            else:
+                inherit = ("--byte" if key == "mode" else "--" + key.replace("_", "-")) \
+                    not in given
+            if inherit:
+                fields[key] = saved.get(key, fields[key])
+        if args.out is None:
+            fields["out"] = os.path.dirname(os.path.abspath(args.resume))
+    cfg = train.TrainConfig(**fields)
     trainer = train.Trainer(cfg, resume=args.resume, progress=not args.no_progress)
     status = trainer.run()
     print(f"{status} after {trainer.step} steps; checkpoint: {trainer.checkpoint_path}"
@@ -222,7 +237,7 @@ def main(argv=None):
     if args.command in ("train", "sample", "info", "eval"):
         from .checkpoint import CheckpointError
         try:
-            return {"train": lambda: _train(parser, args), "sample": lambda: _sample(args),
+            return {"train": lambda: _train(parser, args, argv), "sample": lambda: _sample(args),
                     "info": lambda: _info(args), "eval": lambda: _eval(args)}[args.command]()
         except (CheckpointError, ValueError, OSError, ImportError) as e:
             print(f"fastrnn {args.command}: error: {e}", file=sys.stderr)

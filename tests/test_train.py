@@ -153,7 +153,7 @@ def test_signal_saves_a_checkpoint_and_resume_continues(corpus, tmp_path, sig):
     assert "checkpoint saved" in stdout
     tree = ckpt.load(out / "checkpoint.npz")
     assert tree["step"] >= 5
-    r = run_cli("train", corpus, "--resume", out, "--steps", tree["step"] + 3, "--hidden", 16,
-                "--layers", 1, "--batch", 4, "--seq", 8, "--no-progress")
+    # the model settings come from the checkpoint; only the budget is given
+    r = run_cli("train", "--resume", out, "--steps", tree["step"] + 3, "--no-progress")
     assert r.returncode == 0, r.stderr
     assert ckpt.load(out / "checkpoint.npz")["step"] == tree["step"] + 3
