@@ -261,12 +261,7 @@ def fastrnn_sampling(cell, layers, H, V=65, n=200):
     rng = np.random.default_rng(0)
 
     def run():
-        s = model.sampler()
-        tok = np.zeros(1, np.int64)
-        for _ in range(n):
-            z = s.step(tok)[0]
-            p = np.exp(z - z.max())
-            tok[0] = rng.choice(V, p=p / p.sum())
+        model.sampler().generate(0, n, temperature=1.0, rng=rng)
     return run
 
 

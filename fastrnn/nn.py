@@ -508,6 +508,25 @@ class Sampler:
     def state(self):
         return (self.h.copy(), self.c.copy()) if self.lstm else self.h.copy()
 
+    def generate(self, token, n, temperature=1.0, top_k=0, argmax=False, rng=None):
+        """Feed ``token``, then draw ``n`` tokens, each fed back, in ONE compiled call
+        (B must be 1). -> int64 array (n,). ``rng``: a numpy Generator (default: fresh)."""
+        from .kernels import stack
+        if self.h.shape[1] != 1:
+            raise ValueError("generate() needs a sampler with batch=1")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not 0 <= int(token) < self.vocab_size:
+            raise ValueError(f"token must lie in [0, {self.vocab_size}), got {token}")
+        rng = np.random.default_rng() if rng is None else rng
+        out = np.empty(n, np.int64)
+        probs = np.empty(self.vocab_size, np.float64)
+        stack._generate(int(token), n, float(temperature), int(top_k or 0), bool(argmax),
+                        rng.random(n), self.cell, self.table, self.w_ihT, self.w_hhT, self.b_ih,
+                        self.b_hh, self.dec_wT, self.dec_b, self.h, self.c, self.gx, self.gh,
+                        self.logits, probs, out)
+        return out
+
     def step(self, tokens):
         """tokens (B,) ints -> logits (B, V) of the next token (a new array)."""
         tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)

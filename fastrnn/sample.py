@@ -50,27 +50,17 @@ def generate(model, vocab, length=500, temperature=1.0, top_k=None, prime="", se
     prime_ids = vocab.encode(prime) if prime else np.zeros(0, np.int64)
     if len(prime_ids) == 0:
         prime_ids = np.array([rng.integers(vocab.size)])
-    logits = None
-    for t in prime_ids:
-        logits = sampler.step(np.array([t]))[0]
-    out = []
-    token = np.zeros(1, np.int64)
-    for _ in range(length):
-        z = logits.astype(np.float64) / temperature
-        if argmax:
-            nxt = int(np.argmax(z))
-        else:
-            if top_k is not None and top_k < z.size:
-                cut = np.partition(z, -top_k)[-top_k]
-                z = np.where(z >= cut, z, -np.inf)
-            p = np.exp(z - z.max())
-            nxt = int(rng.choice(z.size, p=p / p.sum()))
-        piece = vocab.decode([nxt])
+    for t in prime_ids[:-1]:
+        sampler.step(np.array([t]))
+    token, out, chunk = int(prime_ids[-1]), [], 64
+    for start in range(0, length, chunk):
+        ids = sampler.generate(token, min(chunk, length - start), temperature, top_k or 0,
+                               argmax, rng)
+        piece = vocab.decode(ids)
         out.append(piece)
         if write is not None:
             write(piece)
-        token[0] = nxt
-        logits = sampler.step(token)[0]
+        token = int(ids[-1])
     return "".join(out)
 
 

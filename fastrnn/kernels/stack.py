@@ -5,6 +5,8 @@ sampling); weights come pre-transposed (``w_ihT``, ``w_hhT`` (L, H, G*H), ``dec_
 so every product is a plain row-times-matrix.
 """
 
+import math
+
 import numpy as np
 
 from .._jit import njit
@@ -72,3 +74,45 @@ def stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c):
                 np.ascontiguousarray(w_hh.transpose(0, 2, 1)), b_ih, b_hh,
                 np.ascontiguousarray(dec_w.T), dec_b, h, c, gx, gh, logits)
     return logits
+
+
+@njit
+def _pick(logits, temperature, top_k, argmax, u, probs):
+    """Next token from logits (V,): argmax, or a draw with the uniform number u from
+    softmax(logits / temperature) restricted to the top_k largest (top_k <= 0: all)."""
+    V = logits.shape[0]
+    best = 0
+    for j in range(1, V):
+        if logits[j] > logits[best]:
+            best = j
+    if argmax:
+        return best
+    cut = -np.inf
+    if 0 < top_k < V:
+        cut = np.sort(logits)[V - top_k]
+    m = logits[best]
+    total = 0.0
+    for j in range(V):
+        p = math.exp((logits[j] - m) / temperature) if logits[j] >= cut else 0.0
+        probs[j] = p
+        total += p
+    target = u * total
+    acc = 0.0
+    for j in range(V):
+        acc += probs[j]
+        if acc > target and probs[j] > 0:
+            return j
+    return best
+
+
+@njit
+def _generate(token, n, temperature, top_k, argmax, uniforms, cell, table, w_ihT, w_hhT, b_ih,
+              b_hh, dec_wT, dec_b, h, c, gx, gh, logits, probs, out):
+    """Feed ``token``, then draw ``n`` tokens (each fed back) into out (n,); B = 1."""
+    tok = np.empty(1, np.int64)
+    tok[0] = token
+    for i in range(n):
+        _stack_step(tok, cell, table, w_ihT, w_hhT, b_ih, b_hh, dec_wT, dec_b, h, c, gx, gh,
+                    logits)
+        tok[0] = _pick(logits[0], temperature, top_k, argmax, uniforms[i], probs)
+        out[i] = tok[0]

@@ -32,3 +32,17 @@ def stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c):
             h[layer] = _rnn(xw, h[layer], w_hh[layer], b_hh[layer], nl)
         x = h[layer]
     return x @ dec_w.T + dec_b                                                     # (B, V)
+
+
+def pick(logits, temperature, top_k, argmax, u):
+    """Next token from logits (V,): the argmax, or the token whose cumulative probability
+    first exceeds ``u`` in [0, 1) under softmax(logits / temperature), restricted to the
+    ``top_k`` largest logits when top_k > 0."""
+    if argmax:
+        return int(np.argmax(logits))
+    z = logits.astype(np.float64)
+    if 0 < top_k < z.size:
+        z = np.where(z >= np.sort(z)[-top_k], z, -np.inf)
+    p = np.exp((z - z.max()) / temperature)
+    cdf = np.cumsum(p)
+    return int(np.searchsorted(cdf, u * cdf[-1], side="right"))

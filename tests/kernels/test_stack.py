@@ -42,3 +42,28 @@ def test_sampler_equals_sequence_forward(cell):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
     with pytest.raises(ValueError, match=r"tokens must lie in \[0, 11\)"):
         s.step(np.array([0, 1, 11]))
+
+
+@pytest.mark.parametrize("top_k,argmax,temperature", [(0, False, 1.0), (3, False, 0.7),
+                                                      (0, True, 1.0), (0, False, 5.0)])
+def test_pick_equals_reference(top_k, argmax, temperature):
+    rng = np.random.default_rng(0)
+    probs = np.empty(9)
+    for _ in range(200):
+        logits = rng.normal(size=9) * 3
+        u = rng.random()
+        assert K._pick(logits, temperature, top_k, argmax, u, probs) == \
+            R.pick(logits, temperature, top_k, argmax, u)
+
+
+def test_generate_equals_stepping_and_sampling_by_hand():
+    m = nn.CharRNN(10, 16, num_layers=2, cell="lstm", dtype=np.float64, seed=3)
+    ids = m.sampler().generate(4, 30, temperature=0.8, top_k=5, rng=np.random.default_rng(7))
+    s = m.sampler()
+    u = np.random.default_rng(7).random(30)
+    tok, want = 4, []
+    for i in range(30):
+        logits = s.step(np.array([tok]))[0]
+        tok = R.pick(logits, 0.8, 5, False, u[i])
+        want.append(tok)
+    np.testing.assert_array_equal(ids, want)

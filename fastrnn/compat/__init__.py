@@ -1,0 +1,38 @@
+"""Drop-in replacements for the NumPy RNN code people already run: the same names, argument
+order, shapes and return values, computed by ``fastrnn.kernels``.
+
+- ``fastrnn.compat.cs231n``: cs231n's ``rnn_layers.py`` (``rnn_*``, ``lstm_*``,
+  ``word_embedding_*``, ``temporal_affine_*``, ``temporal_softmax_loss``, ``sigmoid``) plus
+  ``gru_*`` twins in the same style. Replace ``from cs231n.rnn_layers import *`` with
+  ``from fastrnn.compat.cs231n import *``.
+- ``fastrnn.compat.minchar``: Karpathy's min-char-rnn (``lossFun``, ``sample``, a
+  ``MinCharRNN`` class with Adagrad memory); ``python -m fastrnn.compat.minchar input.txt``
+  runs the original training loop.
+- ``fastrnn.compat.numpy_rnn``: the "U, V, W" word-level RNN of the classic NumPy tutorial
+  (``RNNNumpy`` with ``forward_propagation``, ``bptt`` with ``bptt_truncate``, ``sgd_step``,
+  ``gradient_check``, ``train_with_sgd``).
+
+Each call converts layout and gate order at the boundary once and runs the whole time loop in
+compiled code; one-hot inputs are never built (the columns of the input weight are gathered
+and their gradient scatter-added). The submodules are imported on demand.
+"""
+
+import numpy as np
+
+__all__ = ["cs231n", "minchar", "numpy_rnn"]
+
+
+def _token_ids(name, ids, vocab, ndim=1, layout="(T,)", func=None):
+    """Integer token ids of rank ``ndim`` in [0, vocab) as an int64 array (lists accepted)."""
+    where = f"{func}: " if func else ""
+    a = np.asarray(ids)
+    if a.size == 0 and a.ndim == ndim:
+        return a.astype(np.int64)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"{where}{name} must hold integer token ids, got dtype {a.dtype}")
+    if a.ndim != ndim:
+        raise ValueError(f"{where}{name} must have shape {layout}, got shape {a.shape}")
+    lo, hi = a.min(), a.max()
+    if lo < 0 or hi >= vocab:
+        raise ValueError(f"{where}{name} must lie in [0, {vocab}), got values in [{lo}, {hi}]")
+    return a.astype(np.int64, copy=False)

@@ -1,0 +1,409 @@
+"""cs231n's ``rnn_layers.py`` (assignment 3, captioning with RNNs and LSTMs) on fastrnn
+kernels. Replace ``from cs231n.rnn_layers import *`` with
+``from fastrnn.compat.cs231n import *``: every function keeps its name, argument order, shapes
+and return values.
+
+cs231n's conventions, kept here: batch-major ``x (N, T, D)`` and hidden states ``(N, T, H)``;
+right-multiplied weights ``Wx (D, G*H)``, ``Wh (H, G*H)`` and one bias ``b (G*H,)``; the LSTM
+gate blocks in the order i, f, o, g and its initial cell state zero.
+
+    RNN:   next_h = tanh(x @ Wx + prev_h @ Wh + b)
+    LSTM:  a = x @ Wx + prev_h @ Wh + b                         (N, 4H) = [a_i|a_f|a_o|a_g]
+           i, f, o, g = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o), tanh(a_g)
+           next_c = f * prev_c + i * g;  next_h = o * tanh(next_c)
+    GRU (``gru_*``, not in cs231n; PyTorch's cell with the single bias on the input side):
+           a = x @ Wx + b, ah = prev_h @ Wh                     (N, 3H) = [r|z|n]
+           r = sigmoid(a_r + ah_r); z = sigmoid(a_z + ah_z); n = tanh(a_n + r * ah_n)
+           next_h = (1 - z) * n + z * prev_h
+
+Inside, each call converts once at the boundary to fastrnn's time-major PyTorch layout (``x``
+to (T, N, D); ``Wx``, ``Wh`` to ``weight_ih``, ``weight_hh`` (G*H, .); the LSTM's gate blocks
+from i, f, o, g to i, f, g, o; ``b`` to ``bias_ih`` with ``bias_hh = 0``), runs the whole time
+loop in ``fastrnn.kernels`` and converts the results back.
+
+Differences from the original, all on purpose:
+- caches are opaque objects, and a ``*_backward`` accepts only the cache of its own
+  ``*_forward`` (otherwise a ``TypeError`` names the forward it needs);
+- shapes are checked against each other: a time-major ``(T, N, D)`` input where ``(N, T, D)``
+  is expected (detected from ``h0 (N, H)`` when T != N), PyTorch-layout weights ``(G*H, D)``
+  where ``(D, G*H)`` is expected and out-of-range token ids raise a ``ValueError`` naming the
+  expected layout or range;
+- NaN or Inf in weights or states raise (fastrnn's kernels refuse them) instead of spreading;
+- ``temporal_softmax_loss`` uses log-sum-exp, so it stays finite where ``log(probs)`` would
+  underflow to ``-inf``.
+Arrays of mixed dtypes are promoted as NumPy would (integer arrays become float64).
+"""
+
+import numpy as np
+
+from .. import kernels as K
+from ..kernels._blocks import scatter_add
+from . import _token_ids
+
+__all__ = [
+    "rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward",
+    "word_embedding_forward", "word_embedding_backward", "sigmoid",
+    "lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward",
+    "temporal_affine_forward", "temporal_affine_backward", "temporal_softmax_loss",
+    "gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward",
+]
+
+_GH = {1: "H", 3: "3H", 4: "4H"}
+
+
+def _lstm_perm(H):
+    """Column order taking cs231n's gate blocks (i, f, o, g) to fastrnn's (i, f, g, o). The
+    permutation swaps two blocks, so it is its own inverse: it also takes them back."""
+    return np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+
+
+# ---------------------------------------------------------------- caches
+
+class _Cache:
+    """Opaque: the state a ``*_forward`` leaves for its ``*_backward``, and nothing else."""
+
+    __slots__ = ("_of", "_data")
+
+    def __init__(self, of, *data):
+        self._of = of
+        self._data = data
+
+    def __repr__(self):
+        return f"<fastrnn.compat.cs231n cache of {self._of}>"
+
+
+def _open(cache, forward, func):
+    if not isinstance(cache, _Cache) or cache._of != forward:
+        got = (f"the cache of {cache._of}" if isinstance(cache, _Cache)
+               else f"a {type(cache).__name__}")
+        raise TypeError(f"{func} needs the cache returned by {forward}, got {got}")
+    return cache._data
+
+
+# ---------------------------------------------------------------- validation
+
+def _float_dtype(*arrays):
+    dtype = np.result_type(*arrays)
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def _array(func, name, a, dtype, ndim, layout):
+    a = np.asarray(a)
+    if a.ndim != ndim:
+        raise ValueError(f"{func}: {name} must have shape {layout}, got shape {a.shape}")
+    return a.astype(dtype, copy=False)
+
+
+def _params(func, gates, Wx, Wh, b, dtype):
+    """cs231n weights of a cell with ``gates`` blocks -> Wx, Wh, b (as dtype), D, H."""
+    gh = _GH[gates]
+    Wx = _array(func, "Wx", Wx, dtype, 2, f"(D, {gh})")
+    Wh = _array(func, "Wh", Wh, dtype, 2, f"(H, {gh})")
+    b = _array(func, "b", b, dtype, 1, f"({gh},)")
+    H = Wh.shape[0]
+    if H == 0 or Wh.shape[1] != gates * H:
+        hint = (": that is the transposed (PyTorch weight_hh) layout, pass Wh.T"
+                if gates > 1 and Wh.shape[1] > 0 and Wh.shape[0] == gates * Wh.shape[1] else "")
+        raise ValueError(f"{func}: Wh must have shape (H, {gh}) (right-multiplied, "
+                         f"prev_h @ Wh), got {Wh.shape}{hint}")
+    if Wx.shape[1] != gates * H or Wx.shape[0] == 0:
+        hint = (": that is the transposed (PyTorch weight_ih) layout, pass Wx.T"
+                if Wx.shape[0] == gates * H else "")
+        raise ValueError(f"{func}: Wx must have shape (D, {gh}) = (D, {gates * H}) with "
+                         f"H = {H} from Wh (right-multiplied, x @ Wx), got {Wx.shape}{hint}")
+    if b.shape != (gates * H,):
+        raise ValueError(f"{func}: b must have shape ({gh},) = ({gates * H},), got {b.shape}")
+    return Wx, Wh, b, Wx.shape[0], H
+
+
+def _step_inputs(func, x, states, D, H, dtype):
+    """x (N, D) and the named states (N, H) of a ``*_step_forward``, as dtype."""
+    x = _array(func, "x", x, dtype, 2, "(N, D)")
+    if x.shape[1] != D or x.shape[0] == 0:
+        raise ValueError(f"{func}: x must have shape (N, D) with N >= 1 and D = {D} from Wx, "
+                         f"got {x.shape}")
+    out = [x]
+    for name, s in states.items():
+        s = _array(func, name, s, dtype, 2, "(N, H)")
+        if s.shape != (x.shape[0], H):
+            raise ValueError(f"{func}: {name} must have shape (N, H) = {(x.shape[0], H)} "
+                             f"(N from x, H from Wh), got {s.shape}")
+        out.append(s)
+    return out
+
+
+def _sequence_inputs(func, x, h0, D, H, dtype):
+    """x (N, T, D) and h0 (N, H) of a ``*_forward``, as dtype; names the batch-major layout
+    when x arrives time-major."""
+    x = _array(func, "x", x, dtype, 3, "(N, T, D)")
+    h0 = _array(func, "h0", h0, dtype, 2, "(N, H)")
+    N = h0.shape[0]
+    if h0.shape[1] != H or N == 0:
+        raise ValueError(f"{func}: h0 must have shape (N, H) with N >= 1 and H = {H} from Wh, "
+                         f"got {h0.shape}")
+    if x.shape[2] != D:
+        raise ValueError(f"{func}: x must have shape (N, T, D) with D = {D} from Wx, "
+                         f"got {x.shape}")
+    if x.shape[0] != N:
+        if x.shape[1] == N:
+            raise ValueError(
+                f"{func}: x must be batch-major (N, T, D) = ({N}, T, {D}) with N = {N} from "
+                f"h0 (N, H), got {x.shape}, which is time-major (T, N, D): pass "
+                "x.transpose(1, 0, 2)")
+        raise ValueError(f"{func}: x must have shape (N, T, D) with N = {N} from h0 (N, H), "
+                         f"got {x.shape}")
+    if x.shape[1] == 0:
+        raise ValueError(f"{func}: x must have T >= 1, got shape {x.shape}")
+    return x, h0
+
+
+def _upstream(func, name, d, shape, dtype, layout):
+    """An upstream gradient of a known shape, as dtype; names the layout if it arrives with
+    its first two axes swapped."""
+    d = _array(func, name, d, dtype, len(shape), layout)
+    if d.shape != shape:
+        swapped = (d.ndim == 3 and shape[0] != shape[1]
+                   and d.shape == (shape[1], shape[0], shape[2]))
+        hint = (", which is time-major (T, N, .): pass it transposed with .transpose(1, 0, 2)"
+                if swapped else "")
+        raise ValueError(f"{func}: {name} must have shape {layout} = {shape}, "
+                         f"got {d.shape}{hint}")
+    return d
+
+
+def _time_major(x):
+    return np.ascontiguousarray(x.transpose(1, 0, 2))                # (T, N, .)
+
+
+def _batch_major(xt):
+    return np.ascontiguousarray(xt.transpose(1, 0, 2))               # (N, T, .)
+
+
+def _right(w, perm=None):
+    """A weight gradient in PyTorch layout (G*H, .) -> cs231n's (., G*H), C-contiguous."""
+    wt = w.T if perm is None else w[perm].T
+    return np.ascontiguousarray(wt)
+
+
+# ---------------------------------------------------------------- vanilla RNN
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    """x (N, D), prev_h (N, H), Wx (D, H), Wh (H, H), b (H,) -> next_h (N, H), cache."""
+    f = "rnn_step_forward"
+    dtype = _float_dtype(x, prev_h, Wx, Wh, b)
+    Wx, Wh, b, D, H = _params(f, 1, Wx, Wh, b, dtype)
+    x, prev_h = _step_inputs(f, x, {"prev_h": prev_h}, D, H, dtype)
+    next_h, k = K.rnn_step_forward(x, prev_h, Wx.T, Wh.T, b, np.zeros(H, dtype))
+    return next_h, _Cache(f, k, next_h.shape, dtype)
+
+
+def rnn_step_backward(dnext_h, cache):
+    """-> dx (N, D), dprev_h (N, H), dWx (D, H), dWh (H, H), db (H,)."""
+    f = "rnn_step_backward"
+    k, shape, dtype = _open(cache, "rnn_step_forward", f)
+    dnext_h = _upstream(f, "dnext_h", dnext_h, shape, dtype, "(N, H)")
+    dx, dprev_h, dwih, dwhh, dbih, _ = K.rnn_step_backward(dnext_h, k)
+    return dx, dprev_h, _right(dwih), _right(dwhh), dbih
+
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    """x (N, T, D), h0 (N, H), Wx (D, H), Wh (H, H), b (H,) -> h (N, T, H), cache."""
+    f = "rnn_forward"
+    dtype = _float_dtype(x, h0, Wx, Wh, b)
+    Wx, Wh, b, D, H = _params(f, 1, Wx, Wh, b, dtype)
+    x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
+    hs, k = K.rnn_forward(_time_major(x), h0, Wx.T, Wh.T, b, np.zeros(H, dtype))
+    N, T = x.shape[:2]
+    return _batch_major(hs), _Cache(f, k, (N, T, H), dtype)
+
+
+def rnn_backward(dh, cache):
+    """dh (N, T, H): upstream gradients of all hidden states -> dx (N, T, D), dh0 (N, H),
+    dWx (D, H), dWh (H, H), db (H,)."""
+    f = "rnn_backward"
+    k, shape, dtype = _open(cache, "rnn_forward", f)
+    dh = _upstream(f, "dh", dh, shape, dtype, "(N, T, H)")
+    dx, dh0, dwih, dwhh, dbih, _ = K.rnn_backward(_time_major(dh), k)
+    return _batch_major(dx), dh0, _right(dwih), _right(dwhh), dbih
+
+
+# ---------------------------------------------------------------- word embedding
+
+def word_embedding_forward(x, W):
+    """x (N, T) integer ids in [0, V), W (V, D) -> out (N, T, D) = W[x], cache."""
+    f = "word_embedding_forward"
+    W = np.asarray(W)
+    if W.ndim != 2:
+        raise ValueError(f"{f}: W must have shape (V, D), got shape {W.shape}")
+    x = _token_ids("x", x, W.shape[0], ndim=2, layout="(N, T)", func=f)
+    dtype = W.dtype if W.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    return W[x], _Cache(f, x, W.shape, dtype)
+
+
+def word_embedding_backward(dout, cache):
+    """dout (N, T, D) -> dW (V, D): the gradient rows of the looked-up ids, added up."""
+    f = "word_embedding_backward"
+    x, (V, D), dtype = _open(cache, "word_embedding_forward", f)
+    dout = _upstream(f, "dout", dout, x.shape + (D,), dtype, "(N, T, D)")
+    dW = np.zeros((V, D), dtype)
+    scatter_add(x, dout, dW)
+    return dW
+
+
+# ---------------------------------------------------------------- LSTM
+
+def sigmoid(x):
+    """A numerically stable version of the logistic sigmoid function (cs231n's: the same
+    values, bit for bit, for every non-NaN input)."""
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, z) / (1 + z)
+
+
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    """x (N, D), prev_h, prev_c (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,) ->
+    next_h, next_c (N, H), cache."""
+    f = "lstm_step_forward"
+    dtype = _float_dtype(x, prev_h, prev_c, Wx, Wh, b)
+    Wx, Wh, b, D, H = _params(f, 4, Wx, Wh, b, dtype)
+    x, prev_h, prev_c = _step_inputs(f, x, {"prev_h": prev_h, "prev_c": prev_c}, D, H, dtype)
+    p = _lstm_perm(H)
+    next_h, next_c, k = K.lstm_step_forward(x, prev_h, prev_c, Wx[:, p].T, Wh[:, p].T, b[p],
+                                            np.zeros(4 * H, dtype))
+    return next_h, next_c, _Cache(f, k, next_h.shape, dtype)
+
+
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    """-> dx (N, D), dprev_h, dprev_c (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,)."""
+    f = "lstm_step_backward"
+    k, shape, dtype = _open(cache, "lstm_step_forward", f)
+    dnext_h = _upstream(f, "dnext_h", dnext_h, shape, dtype, "(N, H)")
+    dnext_c = _upstream(f, "dnext_c", dnext_c, shape, dtype, "(N, H)")
+    dx, dprev_h, dprev_c, dwih, dwhh, dbih, _ = K.lstm_step_backward(dnext_h, dnext_c, k)
+    p = _lstm_perm(shape[1])
+    return dx, dprev_h, dprev_c, _right(dwih, p), _right(dwhh, p), dbih[p]
+
+
+def lstm_forward(x, h0, Wx, Wh, b):
+    """x (N, T, D), h0 (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,) -> h (N, T, H), cache.
+    The initial cell state is zero."""
+    f = "lstm_forward"
+    dtype = _float_dtype(x, h0, Wx, Wh, b)
+    Wx, Wh, b, D, H = _params(f, 4, Wx, Wh, b, dtype)
+    x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
+    p = _lstm_perm(H)
+    N, T = x.shape[:2]
+    hs, _, k = K.lstm_forward(_time_major(x), h0, np.zeros((N, H), dtype), Wx[:, p].T,
+                              Wh[:, p].T, b[p], np.zeros(4 * H, dtype))
+    return _batch_major(hs), _Cache(f, k, (N, T, H), dtype)
+
+
+def lstm_backward(dh, cache):
+    """dh (N, T, H) -> dx (N, T, D), dh0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,)."""
+    f = "lstm_backward"
+    k, shape, dtype = _open(cache, "lstm_forward", f)
+    dh = _upstream(f, "dh", dh, shape, dtype, "(N, T, H)")
+    dx, dh0, _, dwih, dwhh, dbih, _ = K.lstm_backward(_time_major(dh), k)
+    p = _lstm_perm(shape[2])
+    return _batch_major(dx), dh0, _right(dwih, p), _right(dwhh, p), dbih[p]
+
+
+# ---------------------------------------------------------------- GRU twins
+
+def gru_step_forward(x, prev_h, Wx, Wh, b):
+    """x (N, D), prev_h (N, H), Wx (D, 3H), Wh (H, 3H), b (3H,), gate blocks r, z, n ->
+    next_h (N, H), cache. The equations are in the module docstring."""
+    f = "gru_step_forward"
+    dtype = _float_dtype(x, prev_h, Wx, Wh, b)
+    Wx, Wh, b, D, H = _params(f, 3, Wx, Wh, b, dtype)
+    x, prev_h = _step_inputs(f, x, {"prev_h": prev_h}, D, H, dtype)
+    next_h, k = K.gru_step_forward(x, prev_h, Wx.T, Wh.T, b, np.zeros(3 * H, dtype))
+    return next_h, _Cache(f, k, next_h.shape, dtype)
+
+
+def gru_step_backward(dnext_h, cache):
+    """-> dx (N, D), dprev_h (N, H), dWx (D, 3H), dWh (H, 3H), db (3H,)."""
+    f = "gru_step_backward"
+    k, shape, dtype = _open(cache, "gru_step_forward", f)
+    dnext_h = _upstream(f, "dnext_h", dnext_h, shape, dtype, "(N, H)")
+    dx, dprev_h, dwih, dwhh, dbih, _ = K.gru_step_backward(dnext_h, k)
+    return dx, dprev_h, _right(dwih), _right(dwhh), dbih
+
+
+def gru_forward(x, h0, Wx, Wh, b):
+    """x (N, T, D), h0 (N, H), Wx (D, 3H), Wh (H, 3H), b (3H,) -> h (N, T, H), cache."""
+    f = "gru_forward"
+    dtype = _float_dtype(x, h0, Wx, Wh, b)
+    Wx, Wh, b, D, H = _params(f, 3, Wx, Wh, b, dtype)
+    x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
+    hs, k = K.gru_forward(_time_major(x), h0, Wx.T, Wh.T, b, np.zeros(3 * H, dtype))
+    N, T = x.shape[:2]
+    return _batch_major(hs), _Cache(f, k, (N, T, H), dtype)
+
+
+def gru_backward(dh, cache):
+    """dh (N, T, H) -> dx (N, T, D), dh0 (N, H), dWx (D, 3H), dWh (H, 3H), db (3H,)."""
+    f = "gru_backward"
+    k, shape, dtype = _open(cache, "gru_forward", f)
+    dh = _upstream(f, "dh", dh, shape, dtype, "(N, T, H)")
+    dx, dh0, dwih, dwhh, dbih, _ = K.gru_backward(_time_major(dh), k)
+    return _batch_major(dx), dh0, _right(dwih), _right(dwhh), dbih
+
+
+# ---------------------------------------------------------------- temporal affine and loss
+
+def temporal_affine_forward(x, w, b):
+    """x (N, T, D), w (D, M), b (M,) -> out (N, T, M) = x @ w + b, cache. One product, as the
+    original (there is no time loop to compile)."""
+    f = "temporal_affine_forward"
+    dtype = _float_dtype(x, w, b)
+    x = _array(f, "x", x, dtype, 3, "(N, T, D)")
+    w = _array(f, "w", w, dtype, 2, "(D, M)")
+    b = _array(f, "b", b, dtype, 1, "(M,)")
+    N, T, D = x.shape
+    M = b.shape[0]
+    if w.shape != (D, M):
+        raise ValueError(f"{f}: w must have shape (D, M) = {(D, M)} (D from x, M from b), "
+                         f"got {w.shape}")
+    out = x.reshape(N * T, D).dot(w).reshape(N, T, M) + b           # (N, T, M)
+    return out, _Cache(f, x, w, dtype)
+
+
+def temporal_affine_backward(dout, cache):
+    """dout (N, T, M) -> dx (N, T, D), dw (D, M), db (M,)."""
+    f = "temporal_affine_backward"
+    x, w, dtype = _open(cache, "temporal_affine_forward", f)
+    N, T, D = x.shape
+    M = w.shape[1]
+    dout = _upstream(f, "dout", dout, (N, T, M), dtype, "(N, T, M)")
+    d2 = dout.reshape(N * T, M)                                      # (N*T, M)
+    dx = d2.dot(w.T).reshape(N, T, D)                                # (N, T, D)
+    dw = x.reshape(N * T, D).T.dot(d2)                               # (D, M)
+    db = d2.sum(axis=0)                                              # (M,)
+    return dx, dw, db
+
+
+def temporal_softmax_loss(x, y, mask, verbose=False):
+    """x (N, T, V) scores, y (N, T) ids in [0, V), mask (N, T) (bool, or weights) ->
+    loss (summed over time steps, averaged over the minibatch N), dx (N, T, V)."""
+    f = "temporal_softmax_loss"
+    x = _array(f, "x", x, _float_dtype(x), 3, "(N, T, V)")
+    N, T, V = x.shape
+    y = _token_ids("y", y, V, ndim=2, layout="(N, T)", func=f)
+    mask = np.asarray(mask)
+    for name, a in (("y", y), ("mask", mask)):
+        if a.shape != (N, T):
+            swapped = a.shape == (T, N) and T != N
+            raise ValueError(f"{f}: {name} must have shape (N, T) = {(N, T)} like x (N, T, V), "
+                             f"got {a.shape}" + (", which is time-major (T, N)" if swapped
+                                                 else ""))
+    count = float(mask.sum())
+    if verbose:
+        print('dx_flat: ', (N * T, V))
+    if count == 0:                       # no counted step: the original's sum of nothing
+        return 0.0, np.zeros_like(x)
+    # The kernel averages over the counted steps (and treats (N, T) like any (T, B) grid);
+    # rescaling by count / N gives cs231n's sum over T averaged over N.
+    loss, dx = K.softmax_cross_entropy(x, y, mask)
+    scale = count / N
+    dx *= scale
+    return loss * scale, dx
