@@ -142,7 +142,7 @@ class Linear(Module):
         x2 = np.ascontiguousarray(x).reshape(-1, n_in)
         out = np.empty((x2.shape[0], self.weight.data.shape[0]), x.dtype)
         with _blocks.blas_single_threaded():
-            _blocks.linear_rows(x2, self.weight.data.T, self.bias.data, out,
+            _blocks.linear_rows(x2, np.ascontiguousarray(self.weight.data.T), self.bias.data, out,
                                 _blocks.numba.get_num_threads())
         return out.reshape(x.shape[:-1] + (-1,)), x2
 

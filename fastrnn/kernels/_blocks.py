@@ -117,8 +117,9 @@ def input_projection(x, weight_ih, bias_ih):
     T, B, D = x.shape
     xw = np.empty((T, B, weight_ih.shape[0]), x.dtype)
     with blas_single_threaded():
-        linear_rows(np.ascontiguousarray(x).reshape(T * B, D), np.ascontiguousarray(weight_ih).T,
-                    np.ascontiguousarray(bias_ih),
+        # weight_ih.T copied C-contiguous: a plain operand is BLAS's fastest case
+        linear_rows(np.ascontiguousarray(x).reshape(T * B, D),
+                    np.ascontiguousarray(weight_ih.T), np.ascontiguousarray(bias_ih),
                     xw.reshape(T * B, -1), numba.get_num_threads())
     return xw
 
