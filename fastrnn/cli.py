@@ -85,6 +85,8 @@ def _add_train(sub):
     t.add_argument("--val-fraction", type=_val_fraction, default=0.05,
                    help="fraction of each stream kept for validation, in [0, 0.5)")
     t.add_argument("--eval-every", type=_positive, default=200)
+    t.add_argument("--eval-batches", type=_positive, default=100,
+                   help="validation windows per evaluation (default: 100, i.e. B*T*100 tokens)")
     t.add_argument("--checkpoint-every", type=_positive, default=500)
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     t.add_argument("--seed", type=int, default=0)
@@ -164,6 +166,7 @@ def _train(parser, args, argv):
         dropout=args.dropout, truncate=args.truncate, optimizer=args.optimizer, lr=args.lr,
         clip=args.clip, schedule=args.schedule, steps=args.steps, epochs=args.epochs,
         time=args.time, val_fraction=args.val_fraction, eval_every=args.eval_every,
+        eval_batches=args.eval_batches,
         checkpoint_every=args.checkpoint_every, dtype=args.dtype, seed=args.seed,
         out=args.out)
     if args.resume:

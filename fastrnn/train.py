@@ -52,6 +52,7 @@ class TrainConfig:
     time: float = None              # seconds
     val_fraction: float = 0.05
     eval_every: int = 200
+    eval_batches: int = 100         # validation windows per evaluation (None: all of them)
     checkpoint_every: int = 500
     init: str = "pytorch"
     dtype: str = "float32"
@@ -60,6 +61,10 @@ class TrainConfig:
 
     def validate(self):
         pos = ("hidden", "layers", "seq", "batch", "eval_every", "checkpoint_every")
+        if self.eval_batches is not None and (not isinstance(self.eval_batches, int)
+                                              or self.eval_batches < 1):
+            raise ValueError(f"eval_batches must be None or an int >= 1, got "
+                             f"{self.eval_batches!r}")
         for name in pos:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
@@ -114,11 +119,14 @@ def _state_from_list(cell, arrays):
     return tuple(arrays) if cell == "lstm" else arrays[0]
 
 
-def evaluate(model, batcher):
-    """Mean loss (nats/token) over one pass of ``batcher``, state carried across windows."""
+def evaluate(model, batcher, max_batches=None):
+    """Mean loss (nats/token) over the first ``max_batches`` windows (default: all) of one
+    pass of ``batcher``, state carried across windows."""
     batcher.reset()
     state, total, n = None, 0.0, 0
-    for x, y in batcher:
+    for i, (x, y) in enumerate(batcher):
+        if max_batches is not None and i >= max_batches:
+            break
         loss, state = model.loss(x, y, state)
         total += loss * x.size
         n += x.size
@@ -279,7 +287,7 @@ class Trainer:
                                   "train_loss": train_loss, "tokens": self.tokens,
                                   "tok_s": tok_s, "lr": self.opt.lr}
                         if self.val_data is not None:
-                            val = evaluate(self.model, self.val_data)
+                            val = evaluate(self.model, self.val_data, cfg.eval_batches)
                             record["val_loss"] = val
                             record["val_bpc"] = val / math.log(2)
                             if self.best_val is None or val < self.best_val:
