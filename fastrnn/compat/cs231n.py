@@ -34,9 +34,12 @@ Differences from the original, all on purpose:
 Arrays of mixed dtypes are promoted as NumPy would (integer arrays become float64).
 """
 
+import functools
+
 import numpy as np
 
 from .. import kernels as K
+from .._jit import blas_single_threaded
 from ..kernels._blocks import scatter_add
 from . import _token_ids
 
@@ -51,10 +54,49 @@ __all__ = [
 _GH = {1: "H", 3: "3H", 4: "4H"}
 
 
+# The LSTM's gate blocks: fastrnn's block q (i, f, g, o) is cs231n's block _LSTM_BLOCKS[q]
+# (i, f, o, g). The map swaps two blocks, so it also takes cs231n's blocks to fastrnn's.
+_LSTM_BLOCKS = (0, 1, 3, 2)
+
+
 def _lstm_perm(H):
-    """Column order taking cs231n's gate blocks (i, f, o, g) to fastrnn's (i, f, g, o). The
-    permutation swaps two blocks, so it is its own inverse: it also takes them back."""
-    return np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+    """Index array taking a vector of cs231n's gate blocks to fastrnn's order, and back."""
+    return np.concatenate([np.arange(q * H, (q + 1) * H) for q in _LSTM_BLOCKS])
+
+
+def _rows(W, blocks=None):
+    """cs231n's right-multiplied weight (X, G*H) -> fastrnn's (G*H, X), C-contiguous, in one
+    copy (the kernels then use it without copying again); ``blocks`` reorders gate blocks."""
+    if blocks is None:
+        return np.ascontiguousarray(W.T)
+    X, GH = W.shape
+    H = GH // len(blocks)
+    out = np.empty((GH, X), W.dtype)
+    for q, k in enumerate(blocks):
+        out[q * H:(q + 1) * H] = W[:, k * H:(k + 1) * H].T
+    return out
+
+
+def _cols(w, blocks=None):
+    """The inverse of ``_rows``: a weight gradient (G*H, X) -> cs231n's (X, G*H), C-contiguous."""
+    if blocks is None:
+        return np.ascontiguousarray(w.T)
+    GH, X = w.shape
+    H = GH // len(blocks)
+    out = np.empty((X, GH), w.dtype)
+    for q, k in enumerate(blocks):
+        out[:, k * H:(k + 1) * H] = w[q * H:(q + 1) * H].T
+    return out
+
+
+def _one_blas_switch(func):
+    """Runs ``func`` inside one ``blas_single_threaded`` block: the kernel calls it makes then
+    switch the kernels' BLAS to one thread (and back) once per call, not once each."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with blas_single_threaded():
+            return func(*args, **kwargs)
+    return wrapper
 
 
 # ---------------------------------------------------------------- caches
@@ -179,44 +221,42 @@ def _batch_major(xt):
     return np.ascontiguousarray(xt.transpose(1, 0, 2))               # (N, T, .)
 
 
-def _right(w, perm=None):
-    """A weight gradient in PyTorch layout (G*H, .) -> cs231n's (., G*H), C-contiguous."""
-    wt = w.T if perm is None else w[perm].T
-    return np.ascontiguousarray(wt)
-
-
 # ---------------------------------------------------------------- vanilla RNN
 
+@_one_blas_switch
 def rnn_step_forward(x, prev_h, Wx, Wh, b):
     """x (N, D), prev_h (N, H), Wx (D, H), Wh (H, H), b (H,) -> next_h (N, H), cache."""
     f = "rnn_step_forward"
     dtype = _float_dtype(x, prev_h, Wx, Wh, b)
     Wx, Wh, b, D, H = _params(f, 1, Wx, Wh, b, dtype)
     x, prev_h = _step_inputs(f, x, {"prev_h": prev_h}, D, H, dtype)
-    next_h, k = K.rnn_step_forward(x, prev_h, Wx.T, Wh.T, b, np.zeros(H, dtype))
+    next_h, k = K.rnn_step_forward(x, prev_h, _rows(Wx), _rows(Wh), b, np.zeros(H, dtype))
     return next_h, _Cache(f, k, next_h.shape, dtype)
 
 
+@_one_blas_switch
 def rnn_step_backward(dnext_h, cache):
     """-> dx (N, D), dprev_h (N, H), dWx (D, H), dWh (H, H), db (H,)."""
     f = "rnn_step_backward"
     k, shape, dtype = _open(cache, "rnn_step_forward", f)
     dnext_h = _upstream(f, "dnext_h", dnext_h, shape, dtype, "(N, H)")
     dx, dprev_h, dwih, dwhh, dbih, _ = K.rnn_step_backward(dnext_h, k)
-    return dx, dprev_h, _right(dwih), _right(dwhh), dbih
+    return dx, dprev_h, _cols(dwih), _cols(dwhh), dbih
 
 
+@_one_blas_switch
 def rnn_forward(x, h0, Wx, Wh, b):
     """x (N, T, D), h0 (N, H), Wx (D, H), Wh (H, H), b (H,) -> h (N, T, H), cache."""
     f = "rnn_forward"
     dtype = _float_dtype(x, h0, Wx, Wh, b)
     Wx, Wh, b, D, H = _params(f, 1, Wx, Wh, b, dtype)
     x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
-    hs, k = K.rnn_forward(_time_major(x), h0, Wx.T, Wh.T, b, np.zeros(H, dtype))
+    hs, k = K.rnn_forward(_time_major(x), h0, _rows(Wx), _rows(Wh), b, np.zeros(H, dtype))
     N, T = x.shape[:2]
     return _batch_major(hs), _Cache(f, k, (N, T, H), dtype)
 
 
+@_one_blas_switch
 def rnn_backward(dh, cache):
     """dh (N, T, H): upstream gradients of all hidden states -> dx (N, T, D), dh0 (N, H),
     dWx (D, H), dWh (H, H), db (H,)."""
@@ -224,7 +264,7 @@ def rnn_backward(dh, cache):
     k, shape, dtype = _open(cache, "rnn_forward", f)
     dh = _upstream(f, "dh", dh, shape, dtype, "(N, T, H)")
     dx, dh0, dwih, dwhh, dbih, _ = K.rnn_backward(_time_major(dh), k)
-    return _batch_major(dx), dh0, _right(dwih), _right(dwhh), dbih
+    return _batch_major(dx), dh0, _cols(dwih), _cols(dwhh), dbih
 
 
 # ---------------------------------------------------------------- word embedding
@@ -259,6 +299,7 @@ def sigmoid(x):
     return np.where(x >= 0, 1, z) / (1 + z)
 
 
+@_one_blas_switch
 def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     """x (N, D), prev_h, prev_c (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,) ->
     next_h, next_c (N, H), cache."""
@@ -266,12 +307,13 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     dtype = _float_dtype(x, prev_h, prev_c, Wx, Wh, b)
     Wx, Wh, b, D, H = _params(f, 4, Wx, Wh, b, dtype)
     x, prev_h, prev_c = _step_inputs(f, x, {"prev_h": prev_h, "prev_c": prev_c}, D, H, dtype)
-    p = _lstm_perm(H)
-    next_h, next_c, k = K.lstm_step_forward(x, prev_h, prev_c, Wx[:, p].T, Wh[:, p].T, b[p],
+    next_h, next_c, k = K.lstm_step_forward(x, prev_h, prev_c, _rows(Wx, _LSTM_BLOCKS),
+                                            _rows(Wh, _LSTM_BLOCKS), b[_lstm_perm(H)],
                                             np.zeros(4 * H, dtype))
     return next_h, next_c, _Cache(f, k, next_h.shape, dtype)
 
 
+@_one_blas_switch
 def lstm_step_backward(dnext_h, dnext_c, cache):
     """-> dx (N, D), dprev_h, dprev_c (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,)."""
     f = "lstm_step_backward"
@@ -279,10 +321,11 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     dnext_h = _upstream(f, "dnext_h", dnext_h, shape, dtype, "(N, H)")
     dnext_c = _upstream(f, "dnext_c", dnext_c, shape, dtype, "(N, H)")
     dx, dprev_h, dprev_c, dwih, dwhh, dbih, _ = K.lstm_step_backward(dnext_h, dnext_c, k)
-    p = _lstm_perm(shape[1])
-    return dx, dprev_h, dprev_c, _right(dwih, p), _right(dwhh, p), dbih[p]
+    return (dx, dprev_h, dprev_c, _cols(dwih, _LSTM_BLOCKS), _cols(dwhh, _LSTM_BLOCKS),
+            dbih[_lstm_perm(shape[1])])
 
 
+@_one_blas_switch
 def lstm_forward(x, h0, Wx, Wh, b):
     """x (N, T, D), h0 (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,) -> h (N, T, H), cache.
     The initial cell state is zero."""
@@ -290,25 +333,27 @@ def lstm_forward(x, h0, Wx, Wh, b):
     dtype = _float_dtype(x, h0, Wx, Wh, b)
     Wx, Wh, b, D, H = _params(f, 4, Wx, Wh, b, dtype)
     x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
-    p = _lstm_perm(H)
     N, T = x.shape[:2]
-    hs, _, k = K.lstm_forward(_time_major(x), h0, np.zeros((N, H), dtype), Wx[:, p].T,
-                              Wh[:, p].T, b[p], np.zeros(4 * H, dtype))
+    hs, _, k = K.lstm_forward(_time_major(x), h0, np.zeros((N, H), dtype),
+                              _rows(Wx, _LSTM_BLOCKS), _rows(Wh, _LSTM_BLOCKS), b[_lstm_perm(H)],
+                              np.zeros(4 * H, dtype))
     return _batch_major(hs), _Cache(f, k, (N, T, H), dtype)
 
 
+@_one_blas_switch
 def lstm_backward(dh, cache):
     """dh (N, T, H) -> dx (N, T, D), dh0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,)."""
     f = "lstm_backward"
     k, shape, dtype = _open(cache, "lstm_forward", f)
     dh = _upstream(f, "dh", dh, shape, dtype, "(N, T, H)")
     dx, dh0, _, dwih, dwhh, dbih, _ = K.lstm_backward(_time_major(dh), k)
-    p = _lstm_perm(shape[2])
-    return _batch_major(dx), dh0, _right(dwih, p), _right(dwhh, p), dbih[p]
+    return (_batch_major(dx), dh0, _cols(dwih, _LSTM_BLOCKS), _cols(dwhh, _LSTM_BLOCKS),
+            dbih[_lstm_perm(shape[2])])
 
 
 # ---------------------------------------------------------------- GRU twins
 
+@_one_blas_switch
 def gru_step_forward(x, prev_h, Wx, Wh, b):
     """x (N, D), prev_h (N, H), Wx (D, 3H), Wh (H, 3H), b (3H,), gate blocks r, z, n ->
     next_h (N, H), cache. The equations are in the module docstring."""
@@ -316,37 +361,40 @@ def gru_step_forward(x, prev_h, Wx, Wh, b):
     dtype = _float_dtype(x, prev_h, Wx, Wh, b)
     Wx, Wh, b, D, H = _params(f, 3, Wx, Wh, b, dtype)
     x, prev_h = _step_inputs(f, x, {"prev_h": prev_h}, D, H, dtype)
-    next_h, k = K.gru_step_forward(x, prev_h, Wx.T, Wh.T, b, np.zeros(3 * H, dtype))
+    next_h, k = K.gru_step_forward(x, prev_h, _rows(Wx), _rows(Wh), b, np.zeros(3 * H, dtype))
     return next_h, _Cache(f, k, next_h.shape, dtype)
 
 
+@_one_blas_switch
 def gru_step_backward(dnext_h, cache):
     """-> dx (N, D), dprev_h (N, H), dWx (D, 3H), dWh (H, 3H), db (3H,)."""
     f = "gru_step_backward"
     k, shape, dtype = _open(cache, "gru_step_forward", f)
     dnext_h = _upstream(f, "dnext_h", dnext_h, shape, dtype, "(N, H)")
     dx, dprev_h, dwih, dwhh, dbih, _ = K.gru_step_backward(dnext_h, k)
-    return dx, dprev_h, _right(dwih), _right(dwhh), dbih
+    return dx, dprev_h, _cols(dwih), _cols(dwhh), dbih
 
 
+@_one_blas_switch
 def gru_forward(x, h0, Wx, Wh, b):
     """x (N, T, D), h0 (N, H), Wx (D, 3H), Wh (H, 3H), b (3H,) -> h (N, T, H), cache."""
     f = "gru_forward"
     dtype = _float_dtype(x, h0, Wx, Wh, b)
     Wx, Wh, b, D, H = _params(f, 3, Wx, Wh, b, dtype)
     x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
-    hs, k = K.gru_forward(_time_major(x), h0, Wx.T, Wh.T, b, np.zeros(3 * H, dtype))
+    hs, k = K.gru_forward(_time_major(x), h0, _rows(Wx), _rows(Wh), b, np.zeros(3 * H, dtype))
     N, T = x.shape[:2]
     return _batch_major(hs), _Cache(f, k, (N, T, H), dtype)
 
 
+@_one_blas_switch
 def gru_backward(dh, cache):
     """dh (N, T, H) -> dx (N, T, D), dh0 (N, H), dWx (D, 3H), dWh (H, 3H), db (3H,)."""
     f = "gru_backward"
     k, shape, dtype = _open(cache, "gru_forward", f)
     dh = _upstream(f, "dh", dh, shape, dtype, "(N, T, H)")
     dx, dh0, dwih, dwhh, dbih, _ = K.gru_backward(_time_major(dh), k)
-    return _batch_major(dx), dh0, _right(dwih), _right(dwhh), dbih
+    return _batch_major(dx), dh0, _cols(dwih), _cols(dwhh), dbih
 
 
 # ---------------------------------------------------------------- temporal affine and loss

@@ -33,6 +33,7 @@ import sys
 import numpy as np
 
 from .. import kernels as K
+from .._jit import blas_single_threaded
 from ..kernels._blocks import scatter_add
 from ..kernels.stack import CELL_CODES, _stack_step
 from . import _token_ids
@@ -91,6 +92,14 @@ def _loss_fun(inputs, targets, hprev, Wxh, Whh, Why, bh, by):
     if T == 0:
         return (0, np.zeros_like(Wxh), np.zeros_like(Whh), np.zeros_like(Why),
                 np.zeros_like(bh), np.zeros_like(by), hprev.copy())
+    with blas_single_threaded():      # one switch of the kernels' BLAS for all calls below
+        return _loss_fun_kernels(ids, tgt, hprev, Wxh, Whh, Why, bh, by)
+
+
+def _loss_fun_kernels(ids, tgt, hprev, Wxh, Whh, Why, bh, by):
+    H, V = Wxh.shape
+    T = ids.shape[0]
+    dtype = Wxh.dtype
     # forward: the gathered columns of Wxh are Wxh @ onehot(x[t]); bh rides as bias_hh
     xw = Wxh.T[ids]                                                  # (T, H)
     hs, cache = K.rnn_forward_proj(xw.reshape(T, 1, H), hprev.reshape(1, H), Whh,

@@ -28,10 +28,12 @@ import operator
 import sys
 from datetime import datetime
 
+import numba
 import numpy as np
 
 from .. import kernels as K
-from ..kernels._blocks import scatter_add
+from .._jit import blas_single_threaded
+from ..kernels._blocks import linear_rows, matmul_rows, scatter_add
 from . import _token_ids
 
 __all__ = ["RNNNumpy", "softmax", "train_with_sgd", "numpy_sdg_step"]
@@ -87,9 +89,12 @@ class RNNNumpy:
             return ids, None, None, None
         dtype = self.U.dtype
         xw = self.U.T[ids].reshape(T, 1, H)                           # (T, 1, H) = U[:, x[t]]
-        hs, cache = K.rnn_forward_proj(xw, np.zeros((1, H), dtype), self.W,
-                                       np.zeros(H, dtype))            # (T, 1, H)
-        scores = hs.reshape(T, H) @ self.V.T                          # (T, word_dim)
+        with blas_single_threaded():
+            hs, cache = K.rnn_forward_proj(xw, np.zeros((1, H), dtype), self.W,
+                                           np.zeros(H, dtype))        # (T, 1, H)
+            scores = np.empty((T, self.word_dim), dtype)              # (T, word_dim)
+            linear_rows(hs.reshape(T, H), self.V.T, np.zeros(self.word_dim, dtype), scores,
+                        numba.get_num_threads())                      # s @ V.T
         return ids, hs, scores, cache
 
     def _targets(self, y, T, func):
@@ -109,7 +114,11 @@ class RNNNumpy:
         return loss * T                                               # mean -> sum over t
 
     def _bptt(self, x, y):
-        """-> ids, dLdU^T (word_dim, hidden_dim) C-ordered, dLdV, dLdW."""
+        """-> ids, dLdU^T (word_dim, hidden_dim) C-ordered, dLdV, dLdW.
+
+        The three (word_dim x hidden_dim)-sized products run on the kernels' thread pool
+        (rows split over numba's threads, single-threaded BLAS in each), so NumPy's own BLAS
+        threads never compete with the kernels' for the cores."""
         f = "bptt"
         ids, hs, scores, cache = self._forward(x, f)
         T, H, Vd = ids.shape[0], self.hidden_dim, self.word_dim
@@ -122,9 +131,13 @@ class RNNNumpy:
         delta_o = dsc.reshape(T, Vd)                                  # (T, word_dim)
         delta_o *= T                                                  # o - onehot(y)
         s = hs.reshape(T, H)                                          # (T, H)
-        dLdV = delta_o.T @ s                                          # (word_dim, H)
-        ds = (delta_o @ self.V).reshape(T, 1, H)                      # (T, 1, H)
-        dxw, _, dLdW, _ = K.rnn_backward_proj(ds, cache, truncate=self.bptt_truncate)
+        threads = numba.get_num_threads()
+        dLdV = np.empty((Vd, H), dtype)                               # (word_dim, H)
+        ds = np.empty((T, 1, H), dtype)                               # (T, 1, H)
+        with blas_single_threaded():
+            matmul_rows(np.ascontiguousarray(delta_o.T), s, dLdV, threads)   # delta_o.T @ s
+            matmul_rows(delta_o, self.V, ds.reshape(T, H), threads)          # delta_o @ V
+            dxw, _, dLdW, _ = K.rnn_backward_proj(ds, cache, truncate=self.bptt_truncate)
         scatter_add(ids, dxw, dUT)                                    # dLdU[:, x[t]] += ...
         return ids, dUT, dLdV, dLdW
 

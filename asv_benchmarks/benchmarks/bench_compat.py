@@ -1,0 +1,50 @@
+"""The drop-in APIs of ``fastrnn.compat`` against the plain-NumPy code they replace, on the same
+inputs: cs231n's ``lstm_forward + lstm_backward`` / ``rnn_*`` (N in {50, 8, 1}, T=50,
+D=H=128), min-char-rnn's ``lossFun`` and the U,V,W tutorial's ``bptt``.
+
+The cases and the NumPy originals are those of ``examples/compat_speed.py`` (its ``CASES``),
+so this suite and that script time the same code.
+"""
+
+import importlib.util
+import os
+
+from .common import TIMEOUT, TIMER
+
+EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+                       "examples", "compat_speed.py")
+
+
+def _load_example():
+    spec = importlib.util.spec_from_file_location("_fastrnn_compat_speed", EXAMPLE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_speed = _load_example()
+
+
+def _label(factory, kwargs):
+    name = factory.__name__.removesuffix("_case")
+    args = ",".join(f"{k}={v}" for k, v in kwargs.items())
+    return f"{name}({args})" if args else name
+
+
+CASES = {_label(factory, kwargs): (factory, kwargs) for factory, kwargs, _ in _speed.CASES}
+
+
+class Compat:
+    params = (list(CASES), ["compat", "numpy"])
+    param_names = ["case", "backend"]
+    timer = TIMER
+    timeout = TIMEOUT
+
+    def setup(self, case, backend):
+        factory, kwargs = CASES[case]
+        _, _, compat, original = factory(**kwargs)
+        self.fn = compat if backend == "compat" else original
+        self.fn()                               # compiles / loads the kernels
+
+    def time_call(self, case, backend):
+        self.fn()
