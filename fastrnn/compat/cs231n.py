@@ -64,9 +64,24 @@ def _lstm_perm(H):
     return np.concatenate([np.arange(q * H, (q + 1) * H) for q in _LSTM_BLOCKS])
 
 
+def _ih(Wx, blocks=None):
+    """cs231n's ``Wx (D, G*H)`` -> fastrnn's ``weight_ih (G*H, D)`` as the transposed view of a
+    C-contiguous (D, G*H) array: the kernels' input projection multiplies by ``weight_ih.T``
+    and takes that without a copy. Only the LSTM's gate blocks are moved, by a plain copy."""
+    Wx = np.ascontiguousarray(Wx)
+    if blocks is None:
+        return Wx.T
+    H = Wx.shape[1] // len(blocks)
+    out = np.empty_like(Wx)
+    for q, k in enumerate(blocks):
+        out[:, q * H:(q + 1) * H] = Wx[:, k * H:(k + 1) * H]
+    return out.T
+
+
 def _rows(W, blocks=None):
-    """cs231n's right-multiplied weight (X, G*H) -> fastrnn's (G*H, X), C-contiguous, in one
-    copy (the kernels then use it without copying again); ``blocks`` reorders gate blocks."""
+    """cs231n's right-multiplied ``Wh (H, G*H)`` -> fastrnn's ``weight_hh (G*H, H)``,
+    C-contiguous, in one copy (the layout the kernels re-block from); ``blocks`` reorders
+    gate blocks."""
     if blocks is None:
         return np.ascontiguousarray(W.T)
     X, GH = W.shape
@@ -230,7 +245,7 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
     dtype = _float_dtype(x, prev_h, Wx, Wh, b)
     Wx, Wh, b, D, H = _params(f, 1, Wx, Wh, b, dtype)
     x, prev_h = _step_inputs(f, x, {"prev_h": prev_h}, D, H, dtype)
-    next_h, k = K.rnn_step_forward(x, prev_h, _rows(Wx), _rows(Wh), b, np.zeros(H, dtype))
+    next_h, k = K.rnn_step_forward(x, prev_h, _ih(Wx), _rows(Wh), b, np.zeros(H, dtype))
     return next_h, _Cache(f, k, next_h.shape, dtype)
 
 
@@ -251,7 +266,7 @@ def rnn_forward(x, h0, Wx, Wh, b):
     dtype = _float_dtype(x, h0, Wx, Wh, b)
     Wx, Wh, b, D, H = _params(f, 1, Wx, Wh, b, dtype)
     x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
-    hs, k = K.rnn_forward(_time_major(x), h0, _rows(Wx), _rows(Wh), b, np.zeros(H, dtype))
+    hs, k = K.rnn_forward(_time_major(x), h0, _ih(Wx), _rows(Wh), b, np.zeros(H, dtype))
     N, T = x.shape[:2]
     return _batch_major(hs), _Cache(f, k, (N, T, H), dtype)
 
@@ -307,7 +322,7 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     dtype = _float_dtype(x, prev_h, prev_c, Wx, Wh, b)
     Wx, Wh, b, D, H = _params(f, 4, Wx, Wh, b, dtype)
     x, prev_h, prev_c = _step_inputs(f, x, {"prev_h": prev_h, "prev_c": prev_c}, D, H, dtype)
-    next_h, next_c, k = K.lstm_step_forward(x, prev_h, prev_c, _rows(Wx, _LSTM_BLOCKS),
+    next_h, next_c, k = K.lstm_step_forward(x, prev_h, prev_c, _ih(Wx, _LSTM_BLOCKS),
                                             _rows(Wh, _LSTM_BLOCKS), b[_lstm_perm(H)],
                                             np.zeros(4 * H, dtype))
     return next_h, next_c, _Cache(f, k, next_h.shape, dtype)
@@ -335,7 +350,7 @@ def lstm_forward(x, h0, Wx, Wh, b):
     x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
     N, T = x.shape[:2]
     hs, _, k = K.lstm_forward(_time_major(x), h0, np.zeros((N, H), dtype),
-                              _rows(Wx, _LSTM_BLOCKS), _rows(Wh, _LSTM_BLOCKS), b[_lstm_perm(H)],
+                              _ih(Wx, _LSTM_BLOCKS), _rows(Wh, _LSTM_BLOCKS), b[_lstm_perm(H)],
                               np.zeros(4 * H, dtype))
     return _batch_major(hs), _Cache(f, k, (N, T, H), dtype)
 
@@ -361,7 +376,7 @@ def gru_step_forward(x, prev_h, Wx, Wh, b):
     dtype = _float_dtype(x, prev_h, Wx, Wh, b)
     Wx, Wh, b, D, H = _params(f, 3, Wx, Wh, b, dtype)
     x, prev_h = _step_inputs(f, x, {"prev_h": prev_h}, D, H, dtype)
-    next_h, k = K.gru_step_forward(x, prev_h, _rows(Wx), _rows(Wh), b, np.zeros(3 * H, dtype))
+    next_h, k = K.gru_step_forward(x, prev_h, _ih(Wx), _rows(Wh), b, np.zeros(3 * H, dtype))
     return next_h, _Cache(f, k, next_h.shape, dtype)
 
 
@@ -382,7 +397,7 @@ def gru_forward(x, h0, Wx, Wh, b):
     dtype = _float_dtype(x, h0, Wx, Wh, b)
     Wx, Wh, b, D, H = _params(f, 3, Wx, Wh, b, dtype)
     x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
-    hs, k = K.gru_forward(_time_major(x), h0, _rows(Wx), _rows(Wh), b, np.zeros(3 * H, dtype))
+    hs, k = K.gru_forward(_time_major(x), h0, _ih(Wx), _rows(Wh), b, np.zeros(3 * H, dtype))
     N, T = x.shape[:2]
     return _batch_major(hs), _Cache(f, k, (N, T, H), dtype)
 
