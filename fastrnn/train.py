@@ -234,6 +234,27 @@ class Trainer:
             totals.append(math.ceil(cfg.epochs * self.train_data.batches_per_epoch))
         return min(totals) if totals else None
 
+    def _step(self, x, y):
+        """Forward and backward over one window; returns the mean loss (gradients in .grad)."""
+        self.model.zero_grad()
+        loss, self.state = self.model.loss_and_grad(x, y, self.state)
+        return loss
+
+    def _update(self):
+        """Clip the gradients by global norm and apply one optimizer (and schedule) step."""
+        optim.clip_grad_norm_(self.params, self.cfg.clip)
+        self.opt.step()
+        if self.sched is not None:
+            self.sched.step()
+
+    def _report_divergence(self, loss):
+        if os.path.exists(self.checkpoint_path):
+            self.log(f"\nloss became {loss} at step {self.step + 1}: training stopped. "
+                     f"The last good checkpoint is {self.checkpoint_path}")
+        else:
+            self.log(f"\nloss became {loss} at step {self.step + 1}: training stopped "
+                     "before any checkpoint was written; lower --lr or --clip")
+
     def run(self):
         from tqdm import tqdm
 
@@ -260,21 +281,12 @@ class Trainer:
                     x, y = self.train_data.next_batch()
                     if self.train_data.new_epoch:                # a new epoch: reset state
                         self.state = None
-                    self.model.zero_grad()
-                    loss, self.state = self.model.loss_and_grad(x, y, self.state)
+                    loss = self._step(x, y)
                     if not math.isfinite(loss):
                         status = "diverged"
-                        self.log(f"\nloss became {loss} at step {self.step + 1}: training "
-                                 f"stopped. The last good checkpoint is {self.checkpoint_path}"
-                                 if os.path.exists(self.checkpoint_path) else
-                                 f"\nloss became {loss} at step {self.step + 1}: training "
-                                 "stopped before any checkpoint was written; lower --lr or "
-                                 "--clip")
+                        self._report_divergence(loss)
                         break
-                    optim.clip_grad_norm_(self.params, cfg.clip)
-                    self.opt.step()
-                    if self.sched is not None:
-                        self.sched.step()
+                    self._update()
                     self.step += 1
                     self.tokens += x.size
                     train_loss = loss
