@@ -189,8 +189,12 @@ def _train(parser, args, argv):
         if args.out is None:
             fields["out"] = os.path.dirname(os.path.abspath(args.resume))
     cfg = train.TrainConfig(**fields)
-    trainer = train.Trainer(cfg, resume=args.resume, progress=not args.no_progress)
-    status = trainer.run()
+    from .dist import world
+    with world().abort_on_error("fastrnn train"):  # under MPI: an error on one rank ends all
+        trainer = train.Trainer(cfg, resume=args.resume, progress=not args.no_progress)
+        status = trainer.run()
+    if not trainer.world.is_root:                  # rank 0 alone reports
+        return 1 if status == "diverged" else (130 if status == "interrupted" else 0)
     print(f"{status} after {trainer.step} steps; checkpoint: {trainer.checkpoint_path}"
           + (f"; best validation {trainer.best_val:.4f} nats/char = "
              f"{trainer.best_val / 0.6931471805599453:.3f} bits/char"

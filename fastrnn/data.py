@@ -658,9 +658,14 @@ class StreamBatcher:
     ``new_epoch`` (True if it is window 0: reset the hidden state before it) and advances,
     moving on to the next epoch after the last window. Iterating yields the rest of the
     current epoch. ``ids`` may be a memmap: each window is sliced from it, never the stream.
+
+    ``streams=(lo, hi)`` reads only streams ``lo .. hi - 1`` of the ``batch`` (the share of
+    one data-parallel rank, see ``fastrnn.dist``): windows are then (seq, hi - lo), the
+    columns ``lo:hi`` of the whole batch's; epochs, positions and ``state_dict`` stay those of
+    the whole batch, so a state saved with any share loads with any other.
     """
 
-    def __init__(self, ids, batch, seq, split="train", val_fraction=0.05):
+    def __init__(self, ids, batch, seq, split="train", val_fraction=0.05, streams=None):
         if isinstance(ids, Corpus):
             ids = ids.ids
         if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer):
@@ -698,6 +703,12 @@ class StreamBatcher:
                 f"least {self.batch * min_len} tokens (about {formula}); use a longer corpus "
                 "or a smaller batch or seq")
         self.batches_per_epoch = (self.part_len - 1) // self.seq
+        lo, hi = (0, self.batch) if streams is None else streams
+        if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer))
+                and 0 <= lo < hi <= self.batch):
+            raise ValueError(f"streams must be (lo, hi) with 0 <= lo < hi <= batch={self.batch}"
+                             f", got {streams!r}")
+        self.streams = (int(lo), int(hi))
         self._streams = np.asarray(ids)[:self.batch * self.stream_len].reshape(
             self.batch, self.stream_len)            # (B, L) view, no copy
         self.reset()
@@ -709,11 +720,13 @@ class StreamBatcher:
         self.new_epoch = False
 
     def batch_at(self, k):
-        """Window ``k`` of an epoch as ``(x, y)``, both (seq, batch) int64 (no state change)."""
+        """Window ``k`` of an epoch as ``(x, y)``, both (seq, batch) int64 (no state change;
+        (seq, hi - lo) with ``streams``)."""
         if not 0 <= k < self.batches_per_epoch:
             raise IndexError(f"window index must be in [0, {self.batches_per_epoch}), got {k}")
         a = self.start + k * self.seq
-        window = self._streams[:, a:a + self.seq + 1]          # (B, seq + 1), a small slice
+        lo, hi = self.streams
+        window = self._streams[lo:hi, a:a + self.seq + 1]      # (B, seq + 1), a small slice
         x = window[:, :-1].T.astype(np.int64, order="C")       # (seq, B)
         y = window[:, 1:].T.astype(np.int64, order="C")        # (seq, B)
         return x, y

@@ -218,6 +218,7 @@ class Recurrent(Module):
         self.dtype = _dtype(dtype)
         self.ops = _backend(backend)
         self.rng = np.random.default_rng(seed + 1)             # dropout masks
+        self.dropout_streams = None     # (B_total, lo): this batch is streams lo.. of B_total
         self.training = True
         rng = np.random.default_rng(seed)
         G, H = GATES[cell], hidden_size
@@ -323,14 +324,30 @@ class Recurrent(Module):
                 finals[1].append(out[1])
             mask = None
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                keep = 1 - self.dropout
-                mask = (self.rng.random(hs.shape) < keep).astype(self.dtype) / keep
+                mask = self._dropout_mask(*hs.shape)
                 hs = hs * mask
             caches.append(_LayerCache(cache, mask, ids if layer == 0 else None))
             inp = hs
         output = inp.transpose(1, 0, 2) if self.batch_first else inp
         final = tuple(np.stack(f) for f in finals)
         return output, (final if self.cell == "lstm" else final[0]), (caches, B)
+
+    def _dropout_mask(self, T, B, H):
+        """(T, B, H) inverted-dropout mask. The uniforms are drawn stream-major, (B, T, H), so
+        each stream's numbers are one contiguous run of the generator: with
+        ``dropout_streams = (B_total, lo)`` (a data-parallel rank holding streams lo..lo+B of
+        B_total) the other streams' runs are skipped with ``advance``, and the mask is the
+        slice of the one a single process with all B_total streams draws."""
+        keep = 1 - self.dropout
+        total, lo = self.dropout_streams or (B, 0)
+        bitgen = self.rng.bit_generator            # PCG64: one draw per float64 uniform
+        if lo:
+            bitgen.advance(lo * T * H)
+        u = self.rng.random((B, T, H))
+        if total - lo - B:
+            bitgen.advance((total - lo - B) * T * H)
+        mask = (u < keep).astype(self.dtype) / keep
+        return np.ascontiguousarray(mask.transpose(1, 0, 2))          # (T, B, H)
 
     def backward(self, dout, cache, dstate=None):
         """-> dx (None for token input), dstate0 (like the state); accumulates .grad."""

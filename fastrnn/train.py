@@ -12,6 +12,8 @@
   vocabulary and config, so ``resume`` continues bit-identically. Ctrl-C / SIGTERM save one.
 - A non-finite loss stops training with a message naming the step and the last good
   checkpoint (which is kept).
+- Under ``mpiexec -n N`` (or ``srun``) the N processes share the B streams and sum their
+  gradients (data parallelism, ``fastrnn.dist``): the same results as one process.
 """
 
 import dataclasses
@@ -25,7 +27,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import data as data_mod
-from . import nn, optim
+from . import dist, nn, optim
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -138,6 +140,12 @@ class Trainer:
 
     def __init__(self, cfg, resume=None, progress=True, log=print):
         cfg.validate()
+        # MPI data parallelism: this rank owns streams lo..hi of the batch (all of them alone)
+        self.world = dist.world()
+        self.streams = self.world.shard(cfg.batch)
+        self.share = (self.streams[1] - self.streams[0]) / cfg.batch     # its token share
+        if not self.world.is_root:                 # rank 0 alone reports
+            progress, log = False, (lambda *args, **kw: None)
         self.cfg, self.progress, self.log = cfg, progress, log
         resumed = ckpt.load(resume) if resume else None
         if resumed is not None:
@@ -149,17 +157,27 @@ class Trainer:
                         f"{k}={a!r} in the checkpoint vs {b!r} now" for k, (a, b) in diff.items())
                     + "; pass the same settings or start a new run")
         corpus_path = cfg.corpus or data_mod.default_corpus_path()
-        self.corpus = data_mod.load_corpus(corpus_path, mode=cfg.mode, progress=progress)
+        with self.world.root_first():              # rank 0 builds the cache, the others reuse it
+            self.corpus = data_mod.load_corpus(corpus_path, mode=cfg.mode, progress=progress)
         self.vocab = self.corpus.vocab
+        self.world.check_same("config and corpus", {
+            **{k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("corpus", "out")},
+            "corpus_tokens": len(self.corpus.ids), "corpus_hash": self.corpus.meta.get("blake2b"),
+            "vocab": self.vocab.to_json(), "resume_step": resumed and resumed["step"]})
         if resumed is not None and resumed["vocab"] != self.vocab.to_json():
             raise ckpt.CheckpointError(f"{resume} was trained on a different vocabulary than "
                                        f"{corpus_path}; resume on the same corpus")
         self.train_data = data_mod.StreamBatcher(self.corpus.ids, cfg.batch, cfg.seq, "train",
-                                                 cfg.val_fraction)
+                                                 cfg.val_fraction, streams=self.streams)
         self.val_data = data_mod.StreamBatcher(self.corpus.ids, cfg.batch, cfg.seq, "val",
-                                               cfg.val_fraction) if cfg.val_fraction > 0 else None
+                                               cfg.val_fraction, streams=self.streams) \
+            if cfg.val_fraction > 0 else None
         self.model = build_model(cfg, self.vocab.size)
         self.params = self.model.parameters()
+        self.reducer = None
+        if self.world.distributed:                 # before the optimizer: grads become views
+            self.model.rnn.dropout_streams = (cfg.batch, self.streams[0])
+            self.reducer = dist.GradReducer(self.world, self.params, self.share)
         self.opt = build_optimizer(cfg, self.params)
         self.sched = None
         if cfg.schedule == "cosine":
@@ -172,9 +190,10 @@ class Trainer:
         self.elapsed = 0.0
         self.best_val = None
         self.state = None
-        self.out = cfg.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S")
-                                           + f"-{cfg.cell}{cfg.hidden}x{cfg.layers}")
-        os.makedirs(self.out, exist_ok=True)
+        self.out = self.world.bcast(cfg.out or os.path.join(
+            "runs", time.strftime("%Y%m%d-%H%M%S") + f"-{cfg.cell}{cfg.hidden}x{cfg.layers}"))
+        if self.world.is_root:
+            os.makedirs(self.out, exist_ok=True)
         self.checkpoint_path = os.path.join(self.out, CHECKPOINT)
         if resumed is not None:
             self._restore(resumed)
@@ -189,7 +208,8 @@ class Trainer:
             "scheduler": self.sched.state_dict() if self.sched else None,
             "data": self.train_data.state_dict(),
             "dropout_rng": self.model.rnn.rng.bit_generator.state,
-            "hidden": None if self.state is None else _state_list(self.state),
+            "hidden": None if self.state is None else   # all B streams (rank 0; a collective)
+            [self.world.gather_streams(a) for a in _state_list(self.state)],
             "step": self.step, "tokens": self.tokens, "elapsed": self.elapsed,
             "best_val": self.best_val,
         }
@@ -201,13 +221,19 @@ class Trainer:
             self.sched.load_state_dict(tree["scheduler"])
         self.train_data.load_state_dict(tree["data"])
         self.model.rnn.rng.bit_generator.state = tree["dropout_rng"]
-        if tree["hidden"] is not None:
-            self.state = _state_from_list(self.cfg.cell, [np.array(a) for a in tree["hidden"]])
+        if tree["hidden"] is not None:             # this rank's streams of the saved batch
+            lo, hi = self.streams
+            self.state = _state_from_list(self.cfg.cell, [np.ascontiguousarray(a[:, lo:hi])
+                                                          for a in tree["hidden"]])
         self.step, self.tokens = tree["step"], tree["tokens"]
         self.elapsed, self.best_val = tree["elapsed"], tree["best_val"]
 
     def save(self):
-        ckpt.save(self.checkpoint_path, self.state_tree())
+        tree = self.state_tree()                   # every rank takes part (hidden is gathered)
+        self.world.check_params(self.params)       # and holds the same weights
+        if not self.world.is_root:
+            return
+        ckpt.save(self.checkpoint_path, tree)
         latest = os.path.join(os.path.dirname(os.path.abspath(self.out)), "latest")
         try:                                  # runs/latest -> this run (best effort)
             tmp = latest + ".tmp"
@@ -225,7 +251,7 @@ class Trainer:
             return True
         if cfg.epochs is not None and self.step >= cfg.epochs * self.train_data.batches_per_epoch:
             return True
-        return cfg.time is not None and time.perf_counter() - t_start >= cfg.time
+        return cfg.time is not None and self.world.any(time.perf_counter() - t_start >= cfg.time)
 
     def _total(self):
         cfg = self.cfg
@@ -238,6 +264,8 @@ class Trainer:
         """Forward and backward over one window; returns the mean loss (gradients in .grad)."""
         self.model.zero_grad()
         loss, self.state = self.model.loss_and_grad(x, y, self.state)
+        if self.reducer is not None:               # the whole batch's loss and gradient
+            loss = self.reducer.allreduce(loss)
         return loss
 
     def _update(self):
@@ -259,13 +287,15 @@ class Trainer:
         from tqdm import tqdm
 
         cfg = self.cfg
-        log_path = os.path.join(self.out, "log.jsonl")
+        log_path = os.path.join(self.out, "log.jsonl") if self.world.is_root else os.devnull
         interrupted = []
 
         def on_signal(signum, frame):
             interrupted.append(signum)
 
         old_term = signal.signal(signal.SIGTERM, on_signal)
+        # under MPI Ctrl-C too is a flag, so that every rank stops at the same step
+        old_int = signal.signal(signal.SIGINT, on_signal) if self.world.distributed else None
         bar = tqdm(total=self._total(), initial=self.step, disable=not self.progress,
                    unit="step", dynamic_ncols=True)
         t_start = time.perf_counter()
@@ -275,7 +305,7 @@ class Trainer:
         try:
             with open(log_path, "a") as logf:
                 while not self._done(t_start):
-                    if interrupted:
+                    if self.world.any(interrupted):
                         status = "interrupted"
                         break
                     x, y = self.train_data.next_batch()
@@ -288,7 +318,7 @@ class Trainer:
                         break
                     self._update()
                     self.step += 1
-                    self.tokens += x.size
+                    self.tokens += x.shape[0] * cfg.batch       # all ranks' tokens
                     train_loss = loss
                     bar.update(1)
                     record = None
@@ -299,7 +329,8 @@ class Trainer:
                                   "train_loss": train_loss, "tokens": self.tokens,
                                   "tok_s": tok_s, "lr": self.opt.lr}
                         if self.val_data is not None:
-                            val = evaluate(self.model, self.val_data, cfg.eval_batches)
+                            val = self.world.sum(self.share * evaluate(
+                                self.model, self.val_data, cfg.eval_batches))
                             record["val_loss"] = val
                             record["val_bpc"] = val / math.log(2)
                             if self.best_val is None or val < self.best_val:
@@ -320,6 +351,8 @@ class Trainer:
             self.elapsed += time.perf_counter() - t_start
             bar.close()
             signal.signal(signal.SIGTERM, old_term)
+            if old_int is not None:
+                signal.signal(signal.SIGINT, old_int)
         if status != "diverged":
             self.save()
         if status == "interrupted":

@@ -1,0 +1,45 @@
+"""Run by tests/dist (plainly or under ``mpiexec``): train with the TrainConfig given as JSON in
+argv[1] (``resume`` in it: a checkpoint to continue), then every rank writes its weights to
+``<out>/weights-rank<r>.npz``.
+
+``FASTRNN_TEST_DIE="<rank>:<step>:<how>"`` makes that rank die before the update of that step,
+by an exception (``raise``) or by SIGKILL (``kill``): the fault tests.
+"""
+
+import json
+import os
+import signal
+import sys
+
+import numpy as np
+
+from fastrnn import train
+from fastrnn.dist import world
+
+
+def main():
+    kw = json.loads(sys.argv[1])
+    resume = kw.pop("resume", None)
+    w = world()
+    die = os.environ.get("FASTRNN_TEST_DIE")
+    with w.abort_on_error("rank_main"):
+        t = train.Trainer(train.TrainConfig(**kw), resume=resume, progress=False)
+        if die:
+            rank, step, how = die.split(":")
+            update = t._update
+
+            def dying_update():
+                if w.rank == int(rank) and t.step + 1 == int(step):
+                    if how == "kill":
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    raise RuntimeError(f"test fault on rank {w.rank} at step {t.step + 1}")
+                update()
+
+            t._update = dying_update
+        status = t.run()
+        np.savez(os.path.join(t.out, f"weights-rank{w.rank}.npz"), **t.model.state_dict())
+    print(json.dumps({"rank": w.rank, "size": w.size, "status": status}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
