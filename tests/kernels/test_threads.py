@@ -1,6 +1,8 @@
 """1 thread vs 2 threads give the same results to round-off; kernels are safe to call from
 several Python threads at once (the threading layer is never workqueue)."""
 
+import importlib.metadata
+import os
 import threading
 
 import numba
@@ -40,6 +42,23 @@ def test_one_thread_equals_two_threads(name, truncate):
 def test_threading_layer_is_thread_safe():
     run("lstm", 2, None)
     assert numba.threading_layer() in ("omp", "tbb")
+
+
+def _tbb_installed():
+    try:
+        importlib.metadata.version("tbb")
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not _tbb_installed(), reason="tbb is not installed on this platform")
+@pytest.mark.skipif("NUMBA_THREADING_LAYER" in os.environ, reason="layer chosen by the user")
+def test_tbb_is_the_layer_when_installed():
+    # OpenMP's per-step barrier collapses under CPU contention (fastrnn/_jit.py); a venv's
+    # libtbb is found only because fastrnn preloads it.
+    run("rnn_tanh", 2, None)
+    assert numba.threading_layer() == "tbb"
 
 
 def test_concurrent_calls_from_python_threads():
