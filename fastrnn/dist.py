@@ -120,13 +120,13 @@ class World:
         """Rank 0's ``obj`` on every rank."""
         return self.comm.bcast(obj, root=0) if self.distributed else obj
 
-    def gather_streams(self, a, axis=1):
-        """On rank 0: the arrays of all ranks joined along the stream axis (rank order, so the
-        whole batch); on the others: None."""
+    def allgather_streams(self, a, axis=1):
+        """The arrays of all ranks joined along the stream axis, in rank order (so the whole
+        batch), on every rank (small: the hidden state; every rank can then restore from the
+        same tree, e.g. ``on_nan="rollback"``)."""
         if not self.distributed:
             return a
-        parts = self.comm.gather(np.ascontiguousarray(a), root=0)
-        return np.concatenate(parts, axis=axis) if self.is_root else None
+        return np.concatenate(self.comm.allgather(np.ascontiguousarray(a)), axis=axis)
 
     def check_same(self, what, values):
         """Raises ``RanksDisagree`` on every rank unless the dict ``values`` (JSON-able) is

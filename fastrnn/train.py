@@ -208,8 +208,8 @@ class Trainer:
             "scheduler": self.sched.state_dict() if self.sched else None,
             "data": self.train_data.state_dict(),
             "dropout_rng": self.model.rnn.rng.bit_generator.state,
-            "hidden": None if self.state is None else   # all B streams (rank 0; a collective)
-            [self.world.gather_streams(a) for a in _state_list(self.state)],
+            "hidden": None if self.state is None else   # all B streams (a collective)
+            [self.world.allgather_streams(a) for a in _state_list(self.state)],
             "step": self.step, "tokens": self.tokens, "elapsed": self.elapsed,
             "best_val": self.best_val,
         }

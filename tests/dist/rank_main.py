@@ -4,6 +4,7 @@ argv[1] (``resume`` in it: a checkpoint to continue), then every rank writes its
 
 ``FASTRNN_TEST_DIE="<rank>:<step>:<how>"`` makes that rank die before the update of that step,
 by an exception (``raise``) or by SIGKILL (``kill``): the fault tests.
+``FASTRNN_TEST_NAN="<rank>:<step>"`` puts a NaN into that rank's gradient at that step, once.
 """
 
 import json
@@ -33,9 +34,22 @@ def main():
                     if how == "kill":
                         os.kill(os.getpid(), signal.SIGKILL)
                     raise RuntimeError(f"test fault on rank {w.rank} at step {t.step + 1}")
-                update()
+                return update()
 
             t._update = dying_update
+        nan = os.environ.get("FASTRNN_TEST_NAN")
+        if nan:
+            rank, step = map(int, nan.split(":"))
+            loss_and_grad, done = t.model.loss_and_grad, []
+
+            def nan_loss_and_grad(*args):
+                out = loss_and_grad(*args)
+                if w.rank == rank and t.step + 1 == step and not done:
+                    t.params[0].grad[0, 0] = np.nan
+                    done.append(True)
+                return out
+
+            t.model.loss_and_grad = nan_loss_and_grad
         status = t.run()
         np.savez(os.path.join(t.out, f"weights-rank{w.rank}.npz"), **t.model.state_dict())
     print(json.dumps({"rank": w.rank, "size": w.size, "status": status}), flush=True)

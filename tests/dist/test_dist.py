@@ -118,7 +118,7 @@ def test_weights_are_bit_identical_on_every_rank(pair):
 
 def test_rank_0_alone_writes(pair):
     _, _, ranks, _ = pair
-    assert sorted(f for f in os.listdir(ranks) if not f.startswith("weights")) \
+    assert sorted(f for f in os.listdir(ranks) if not f.startswith(("weights", "."))) \
         == ["checkpoint.npz", "log.jsonl"]
     assert len(log(ranks)) == 4                      # one line per evaluation, not one per rank
 
@@ -145,6 +145,19 @@ def test_checkpoint_written_by_n_ranks_resumes_on_m_ranks(corpus, tmp_path):
                                    [r["train_loss"] for r in log(tmp_path / "whole")], rtol=RTOL)
         for k, v in weights(tmp_path / "whole").items():
             np.testing.assert_allclose(weights(tmp_path / d)[k], v, rtol=RTOL, atol=1e-13)
+
+
+@pytest.mark.parametrize("on_nan", ["skip", "rollback"])
+def test_a_nan_gradient_on_one_rank_is_handled_alike_on_all(corpus, tmp_path, on_nan):
+    # a NaN in rank 1's gradient at step 13 reaches every rank through the Allreduce: all
+    # skip the update (or roll back to the step-10 state and halve lr) as one process does
+    kw = config(corpus, tmp_path / "single", on_nan=on_nan)
+    run(0, kw, env={"FASTRNN_TEST_NAN": "0:13"})
+    p = run(2, dict(kw, out=str(tmp_path / "ranks")), env={"FASTRNN_TEST_NAN": "1:13"})
+    assert ("update skipped" if on_nan == "skip" else "rolled back to step 10") in p.stdout
+    assert_same_run(tmp_path / "single", tmp_path / "ranks")
+    for r in range(2):
+        assert all(np.isfinite(v).all() for v in weights(tmp_path / "ranks", r).values())
 
 
 def test_a_config_mismatch_between_ranks_is_caught_at_start(corpus, tmp_path):
