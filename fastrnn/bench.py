@@ -178,6 +178,13 @@ def format_row(r):
 
 
 def main(args):
+    if args.compat:
+        from .compat import speed
+
+        rows = speed.run(rounds=args.repeat, out=(lambda line: None) if args.json else print)
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        return 0
     if args.model:
         res = run_models(cells=args.cells, hidden=args.hidden, layers=args.layers,
                          batch=args.batch, seq=args.seq, threads=args.threads,

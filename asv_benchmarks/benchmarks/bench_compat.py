@@ -2,27 +2,13 @@
 inputs: cs231n's ``lstm_forward + lstm_backward`` / ``rnn_*`` (N in {50, 8, 1}, T=50,
 D=H=128), min-char-rnn's ``lossFun`` and the U,V,W tutorial's ``bptt``.
 
-The cases and the NumPy originals are those of ``examples/compat_speed.py`` (its ``CASES``),
-so this suite and that script time the same code.
+The cases and the NumPy originals are those of ``fastrnn.compat.speed`` (its ``CASES``),
+so this suite and ``fastrnn bench --compat`` time the same code.
 """
 
-import importlib.util
-import os
+from fastrnn.compat import speed as _speed
 
 from .common import TIMEOUT, TIMER
-
-EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
-                       "examples", "compat_speed.py")
-
-
-def _load_example():
-    spec = importlib.util.spec_from_file_location("_fastrnn_compat_speed", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_speed = _load_example()
 
 
 def _label(factory, kwargs):

@@ -43,7 +43,8 @@ def test_min_char_rnn_lowers_the_loss():
 
 
 def test_compat_speed_runs_and_agrees():
-    ex = load("compat_speed")
+    from fastrnn.compat import speed as ex
+
     lines = []
     rows = ex.run(min_time=0.0, rounds=1, settle=0.0, out=lines.append)
     assert len(rows) == len(ex.CASES) and len(lines) == len(rows) + 1

@@ -4,7 +4,12 @@ Each row times one compat entry point and its original (a plain-NumPy transcript
 published code, below) on the same inputs, checks that they agree, and prints the ratio of
 the best per-call times:
 
-    python examples/compat_speed.py [--min-time 0.3] [--rounds 5] [--settle 0.3]
+    fastrnn bench --compat
+    python -m fastrnn.compat.speed [--min-time 0.3] [--rounds 5] [--settle 0.3]
+
+The originals below are the baselines of ``fastrnn bench --compat`` and of the asv suite's
+``bench_compat``; the tests compare the compat modules with their own transcriptions in
+``tests/compat``.
 
 The targets (issue 7): >= 2x for cs231n's lstm_forward + lstm_backward at N=50, T=50, D=H=128
 (there the original is already BLAS-bound), >= 10x at N=1 and N=8, >= 10x for min-char-rnn's
