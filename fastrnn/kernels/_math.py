@@ -43,7 +43,7 @@ from numba.extending import intrinsic, overload
 
 from .._jit import FASTMATH
 
-__all__ = ["tanh", "sigmoid", "exp", "fmax"]
+__all__ = ["tanh", "sigmoid", "exp", "fmax", "flush"]
 
 
 # ------------------------------------------------------------------ pure Python (exact)
@@ -70,6 +70,24 @@ def exp(x):
 def fmax(a, b):
     """The larger of a and b, ignoring a NaN operand (``np.fmax``, ``llvm.maxnum``)."""
     return np.fmax(a, b)
+
+
+# Flush to zero: states and gradients that decay below FLUSH (the smallest normal number
+# divided by the machine epsilon: ~9.9e-32 in float32, ~1.0e-292 in float64) are set to 0, so
+# neither they nor their products with weights (|w| >= eps) are subnormal numbers, which cost
+# 10-70x per operation on x86 (measured: an LSTM forward over decayed states ran 23x slower in
+# float32 and 57x in float64). The change is below 1e-31 absolute, far under the round-off of
+# any value that matters. A per-element select, not MXCSR's FTZ/DAZ: those are per-thread
+# (numba's worker threads would miss them) and would change the caller's NumPy arithmetic.
+FLUSH32 = np.float32(np.finfo(np.float32).tiny / np.finfo(np.float32).eps)
+FLUSH64 = np.float64(np.finfo(np.float64).tiny / np.finfo(np.float64).eps)
+
+
+def flush(x, out):
+    """``x`` converted to the dtype of the array ``out`` (where it is stored), or 0 where its
+    magnitude is below that dtype's FLUSH (NaN and Inf pass through)."""
+    y = out.dtype.type(x)
+    return y * 0 if abs(y) < (FLUSH32 if out.dtype == np.float32 else FLUSH64) else y
 
 
 # ------------------------------------------------------------------ float32 approximations
@@ -200,6 +218,22 @@ def _exp64(x):
     return math.exp(x)
 
 
+def _flush32(x, out):
+    y = _f32(x)
+    return _f32(0.0) if abs(y) < FLUSH32 else y     # false for NaN, which passes through
+
+
+def _flush64(x, out):
+    y = np.float64(x)
+    return 0.0 if abs(y) < FLUSH64 else y
+
+
+def _flush_impl(x, out):
+    if isinstance(x, (types.Float, types.Integer)) and isinstance(out, types.Array):
+        return _flush32 if out.dtype == types.float32 else _flush64
+    return None
+
+
 # ------------------------------------------------------------------ fmax
 
 @intrinsic
@@ -243,3 +277,4 @@ overload(tanh, jit_options=_OPTS, inline="never")(_dispatch(_tanh32, _tanh64))
 overload(sigmoid, jit_options=_OPTS, inline="never")(_dispatch(_sigmoid32, _sigmoid64))
 overload(exp, jit_options=_OPTS_EXP, inline="never")(_dispatch(_exp32, _exp64))
 overload(fmax, jit_options=_OPTS, inline="never")(_fmax_impl)
+overload(flush, jit_options=_OPTS, inline="never")(_flush_impl)

@@ -15,7 +15,7 @@ import numpy as np
 from .. import _checks as ck
 from ._blocks import (blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
                       input_projection, njit, prange, recurrent_grads, rows_by_chunk)
-from ._math import sigmoid, tanh
+from ._math import flush, sigmoid, tanh
 from .lstm import _add_gate_blocks
 
 GATES = 3
@@ -52,7 +52,7 @@ def _gates_forward(xr, ar, bias, h_prev, h_out, g_out, ahn_out, lo, n, H):
     for u in range(n):
         nn[u] = tanh(xn[u] + r[u] * ahn[u])
     for u in range(n):
-        h[u] = (1 - z[u]) * nn[u] + z[u] * hp[u]
+        h[u] = flush((1 - z[u]) * nn[u] + z[u] * hp[u], h)     # no subnormals: _math.flush
 
 
 @njit
@@ -79,19 +79,19 @@ def _gates_backward(dh, dh_ext, direct_in, gr, ahn_row, h_prev, dxw, dhw, direct
     for u in range(n):
         dh[u] += ext[u] + din[u]
     for u in range(n):
-        dxn[u] = dh[u] * (1 - z[u]) * (1 - nn[u] * nn[u])
+        dxn[u] = flush(dh[u] * (1 - z[u]) * (1 - nn[u] * nn[u]), dxn)
     for u in range(n):
         dhn[u] = dxn[u] * r[u]
     for u in range(n):
-        dxr[u] = dxn[u] * ahn[u] * r[u] * (1 - r[u])
+        dxr[u] = flush(dxn[u] * ahn[u] * r[u] * (1 - r[u]), dxr)
     for u in range(n):
         dhr[u] = dxr[u]
     for u in range(n):
-        dxz[u] = dh[u] * (hp[u] - nn[u]) * z[u] * (1 - z[u])
+        dxz[u] = flush(dh[u] * (hp[u] - nn[u]) * z[u] * (1 - z[u]), dxz)
     for u in range(n):
         dhz[u] = dxz[u]
     for u in range(n):
-        dout[u] = dh[u] * z[u]
+        dout[u] = flush(dh[u] * z[u], dout)
 
 
 # ---------------------------------------------------------------- time loops

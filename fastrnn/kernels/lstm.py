@@ -21,7 +21,7 @@ import numpy as np
 from .. import _checks as ck
 from ._blocks import (blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
                       input_projection, njit, prange, recurrent_grads, rows_by_chunk)
-from ._math import sigmoid, tanh
+from ._math import flush, sigmoid, tanh
 
 GATES = 4
 
@@ -57,9 +57,9 @@ def _gates_forward(xr, ar, bias, c_prev, c_out, h_out, g_out, lo, n, H):
     c = c_out[lo:hi]
     h = h_out[lo:hi]
     for u in range(n):
-        c[u] = f[u] * cp[u] + i[u] * g[u]
+        c[u] = flush(f[u] * cp[u] + i[u] * g[u], c)     # no subnormals: see _math.flush
     for u in range(n):
-        h[u] = o[u] * tanh(c[u])
+        h[u] = flush(o[u] * tanh(c[u]), h)
 
 
 @njit
@@ -88,15 +88,15 @@ def _gates_backward(dh, dh_ext, dc_in, gr, c_prev, c_row, da, dc_out, dc, lo, n,
         tc = tanh(cc[u])
         dc[u] = dci[u] + dh[u] * o[u] * (1 - tc * tc)
     for u in range(n):
-        dao[u] = dh[u] * tanh(cc[u]) * o[u] * (1 - o[u])
+        dao[u] = flush(dh[u] * tanh(cc[u]) * o[u] * (1 - o[u]), dao)
     for u in range(n):
-        dai[u] = dc[u] * g[u] * i[u] * (1 - i[u])
+        dai[u] = flush(dc[u] * g[u] * i[u] * (1 - i[u]), dai)
     for u in range(n):
-        dag[u] = dc[u] * i[u] * (1 - g[u] * g[u])
+        dag[u] = flush(dc[u] * i[u] * (1 - g[u] * g[u]), dag)
     for u in range(n):
-        daf[u] = dc[u] * cp[u] * f[u] * (1 - f[u])
+        daf[u] = flush(dc[u] * cp[u] * f[u] * (1 - f[u]), daf)
     for u in range(n):
-        dco[u] = dc[u] * f[u]
+        dco[u] = flush(dc[u] * f[u], dco)
 
 
 @njit

@@ -14,7 +14,7 @@ import numpy as np
 from .. import _checks as ck
 from ._blocks import (blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
                       input_projection, njit, prange, recurrent_grads, rows_by_chunk)
-from ._math import tanh
+from ._math import flush, tanh
 from .lstm import _add_gate_blocks
 
 GATES = 1
@@ -34,10 +34,10 @@ def _act_forward(xr, ar, bias, h_out, lo, n, relu):
     if relu:
         for u in range(n):
             a = x[u] + ar[u] + bq[u]
-            h[u] = a if (a > 0 or a != a) else 0.0      # NaN stays NaN, as np.maximum
+            h[u] = flush(a, h) if (a > 0 or a != a) else 0.0   # NaN stays NaN, as np.maximum
     else:
         for u in range(n):
-            h[u] = tanh(x[u] + ar[u] + bq[u])
+            h[u] = flush(tanh(x[u] + ar[u] + bq[u]), h)     # no subnormals: see _math.flush
 
 
 @njit
@@ -48,10 +48,10 @@ def _act_backward(dh_in, dh_ext, h_row, da_row, lo, n, relu):
     da = da_row[lo:lo + n]
     if relu:
         for u in range(n):
-            da[u] = (dh_in[u] + ext[u]) if h[u] > 0 else 0.0
+            da[u] = flush(dh_in[u] + ext[u], da) if h[u] > 0 else 0.0
     else:
         for u in range(n):
-            da[u] = (dh_in[u] + ext[u]) * (1 - h[u] * h[u])
+            da[u] = flush((dh_in[u] + ext[u]) * (1 - h[u] * h[u]), da)
 
 
 # ---------------------------------------------------------------- time loops
