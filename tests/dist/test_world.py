@@ -1,6 +1,10 @@
 """The parts of fastrnn.dist that need no MPI: stream shares, launcher detection, the
 single-process World, and the two slices a rank takes (batch windows, dropout masks)."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -83,3 +87,15 @@ def test_dropout_masks_of_a_share_are_slices_of_the_whole_batch_masks(shares):
                 np.testing.assert_array_equal(c_part[layer].mask,
                                               c_whole[layer].mask[:, lo:hi])
         assert part.rng.bit_generator.state == whole.rng.bit_generator.state
+
+
+def test_without_a_launcher_mpi_is_never_imported():
+    code = ("import sys; from fastrnn import dist, train; w = dist.world(); "
+            "assert not w.distributed and 'mpi4py' not in sys.modules, sys.modules.keys(); "
+            "print('ok')")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_RANK",
+                        "FASTRNN_MPI")}
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
