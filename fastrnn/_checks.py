@@ -146,6 +146,8 @@ def check_step(gates, x, states, weight_ih, weight_hh, bias_ih, bias_hh):
     """Arguments of a ``*_step_forward``: x (B, D) and the named states (B, H) -> D, H, dtype."""
     D, H, dtype = check_cell_params(gates, weight_ih, weight_hh, bias_ih, bias_hh)
     check_float_array("x", x, 2)
+    if x.shape[0] == 0:
+        raise ValueError(f"x must have B >= 1, got shape (B, D) = {_fmt_shape(x.shape)}")
     check_shape("x", x, (x.shape[0], D), "(B, D)")
     check_same_dtype(weight_hh=weight_hh, x=x)
     for name, s in states.items():

@@ -45,6 +45,13 @@ def _positive_float(s):
     return v
 
 
+def _positive_finite(s):
+    v = _positive_float(s)
+    if v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {s}")
+    return v
+
+
 def _fraction(s):
     v = float(s)
     if not 0 <= v < 1:
@@ -57,6 +64,10 @@ def _val_fraction(s):
     if not 0 <= v < 0.5:
         raise argparse.ArgumentTypeError(f"must be in [0, 0.5), got {s}")
     return v
+
+
+# exit codes of `fastrnn train` by the trainer's status ("done": 0; bad arguments: 2)
+EXIT_CODES = {"diverged": 1, "save_failed": 1, "interrupted": 130, "aborted": 130}
 
 
 def _add_train(sub):
@@ -75,7 +86,7 @@ def _add_train(sub):
     t.add_argument("--truncate", type=_nonneg_int, default=None,
                    help="windowed truncated BPTT inside each window (default: full BPTT)")
     t.add_argument("--optimizer", choices=("adam", "rmsprop"), default="rmsprop")
-    t.add_argument("--lr", type=_positive_float, default=2e-3)
+    t.add_argument("--lr", type=_positive_finite, default=2e-3)
     t.add_argument("--clip", type=_positive_float, default=5.0,
                    help="clip the global gradient norm")
     t.add_argument("--schedule", choices=("none", "cosine", "step"), default="none")
@@ -89,13 +100,19 @@ def _add_train(sub):
                    help="validation windows per evaluation (default: 100, i.e. B*T*100 tokens)")
     t.add_argument("--checkpoint-every", type=_positive, default=500)
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_nonneg_int, default=0)
     t.add_argument("--threads", type=_positive, default=None)
     t.add_argument("--out", default=None, help="run directory (default: runs/<time>-<model>)")
     t.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue a run from its checkpoint (file or run directory)")
     t.add_argument("--plot", action="store_true", help="write loss.png (needs the plot extra)")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--on-nan", choices=("stop", "skip", "rollback"), default="stop",
+                   help="when the loss or gradient becomes NaN/Inf: stop (default), skip that "
+                        "update, or roll back to the last good state and halve the learning "
+                        "rate")
+    t.add_argument("--nan-retries", type=_positive, default=3,
+                   help="with --on-nan skip/rollback: give up after this many tries in a row")
     return t
 
 
@@ -103,10 +120,10 @@ def _add_sample(sub):
     s = sub.add_parser("sample", help="generate text from a checkpoint")
     s.add_argument("checkpoint", help="checkpoint file or run directory (e.g. runs/latest)")
     s.add_argument("-n", "--length", type=_nonneg_int, default=500)
-    s.add_argument("--temperature", type=_positive_float, default=0.8)
+    s.add_argument("--temperature", type=_positive_finite, default=0.8)
     s.add_argument("--top-k", type=_positive, default=None)
     s.add_argument("--prime", default="", help="text to start from")
-    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--seed", type=_nonneg_int, default=None)
     s.add_argument("--argmax", action="store_true", help="always take the likeliest token")
     return s
 
@@ -166,7 +183,7 @@ def _train(parser, args, argv):
         dropout=args.dropout, truncate=args.truncate, optimizer=args.optimizer, lr=args.lr,
         clip=args.clip, schedule=args.schedule, steps=args.steps, epochs=args.epochs,
         time=args.time, val_fraction=args.val_fraction, eval_every=args.eval_every,
-        eval_batches=args.eval_batches,
+        eval_batches=args.eval_batches, on_nan=args.on_nan, nan_retries=args.nan_retries,
         checkpoint_every=args.checkpoint_every, dtype=args.dtype, seed=args.seed,
         out=args.out)
     if args.resume:
@@ -194,7 +211,7 @@ def _train(parser, args, argv):
         trainer = train.Trainer(cfg, resume=args.resume, progress=not args.no_progress)
         status = trainer.run()
     if not trainer.world.is_root:                  # rank 0 alone reports
-        return 1 if status == "diverged" else (130 if status == "interrupted" else 0)
+        return EXIT_CODES.get(status, 0)
     print(f"{status} after {trainer.step} steps; checkpoint: {trainer.checkpoint_path}"
           + (f"; best validation {trainer.best_val:.4f} nats/char = "
              f"{trainer.best_val / 0.6931471805599453:.3f} bits/char"
@@ -203,7 +220,7 @@ def _train(parser, args, argv):
         png = train.plot_log(os.path.join(trainer.out, "log.jsonl"),
                              os.path.join(trainer.out, "loss.png"))
         print(f"loss curves: {png}")
-    return 1 if status == "diverged" else (130 if status == "interrupted" else 0)
+    return EXIT_CODES.get(status, 0)
 
 
 def _sample(args):

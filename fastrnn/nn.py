@@ -119,8 +119,9 @@ class Embedding(Module):
         return self.weight.data[ids], ids                       # (T, B, D), cache
 
     def backward(self, dout, ids):
-        _blocks.scatter_add(ids, dout.astype(self.weight.grad.dtype, copy=False),
-                            self.weight.grad)
+        D = self.weight.data.shape[1]
+        _check_grad("dout", dout, ids.shape + (D,), self.weight.data.dtype)
+        _blocks.scatter_add(ids, dout, self.weight.grad)      # rows checked: no stray index
         return None
 
 
@@ -135,19 +136,25 @@ class Linear(Module):
         self.bias = Parameter(init_uniform(rng, (out_features,), bound, dt))
 
     def forward(self, x):
-        n_in = self.weight.data.shape[1]
-        if x.shape[-1] != n_in or x.dtype != self.weight.data.dtype:
+        n_out, n_in = self.weight.data.shape
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"Linear expects a numpy array, got {type(x).__name__}")
+        if x.ndim < 1 or x.shape[-1] != n_in or x.dtype != self.weight.data.dtype:
             raise ValueError(f"Linear expects input (..., {n_in}) of dtype "
                              f"{self.weight.data.dtype}, got {x.shape} {x.dtype}")
         x2 = np.ascontiguousarray(x).reshape(-1, n_in)
-        out = np.empty((x2.shape[0], self.weight.data.shape[0]), x.dtype)
+        out = np.empty((x2.shape[0], n_out), x.dtype)          # no rows: an empty result
         with _blocks.blas_single_threaded():
             _blocks.linear_rows(x2, np.ascontiguousarray(self.weight.data.T), self.bias.data, out,
                                 _blocks.numba.get_num_threads())
-        return out.reshape(x.shape[:-1] + (-1,)), x2
+        return out.reshape(x.shape[:-1] + (n_out,)), x2
 
     def backward(self, dout, x2):
         n_out, n_in = self.weight.data.shape
+        if not isinstance(dout, np.ndarray) or dout.size != x2.shape[0] * n_out:
+            raise ValueError(f"dout must have shape (..., {n_out}) with the forward input's "
+                             f"{x2.shape[0]} rows, got {getattr(dout, 'shape', dout)!r}")
+        _check_grad("dout", dout, dout.shape[:-1] + (n_out,), self.weight.data.dtype)
         d2 = np.ascontiguousarray(dout).reshape(-1, n_out)
         dW = np.empty((n_out, n_in), d2.dtype)
         db = np.empty(n_out, d2.dtype)
@@ -159,6 +166,16 @@ class Linear(Module):
         self.weight.grad += dW
         self.bias.grad += db
         return dx.reshape(dout.shape[:-1] + (n_in,))
+
+
+def _check_grad(name, g, shape, dtype):
+    """A gradient array of exactly ``shape`` and ``dtype`` (never cast silently)."""
+    if not isinstance(g, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(g).__name__}")
+    if g.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype} (the module's), got {g.dtype}")
+    ck.check_shape(name, g, shape)
+    return g
 
 
 def check_ids(ids, vocab):
@@ -352,9 +369,12 @@ class Recurrent(Module):
     def backward(self, dout, cache, dstate=None):
         """-> dx (None for token input), dstate0 (like the state); accumulates .grad."""
         caches, B = cache
+        ck.check_float_array("dout", dout, 3)
+        if dout.dtype != self.dtype:
+            raise TypeError(f"dout has dtype {dout.dtype}, the model has {self.dtype}")
         if self.batch_first:
             dout = dout.transpose(1, 0, 2)
-        dout = np.ascontiguousarray(dout, dtype=self.dtype)
+        dout = np.ascontiguousarray(dout)
         n = 2 if self.cell == "lstm" else 1
         if dstate is None:
             dfinal = [None] * n
@@ -531,10 +551,12 @@ class Sampler:
         from .kernels import stack
         if self.h.shape[1] != 1:
             raise ValueError("generate() needs a sampler with batch=1")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        if not 0 <= int(token) < self.vocab_size:
-            raise ValueError(f"token must lie in [0, {self.vocab_size}), got {token}")
+        if not temperature > 0 or not np.isfinite(temperature):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
+        if not isinstance(token, (int, np.integer)) or not 0 <= token < self.vocab_size:
+            raise ValueError(f"token must be an int in [0, {self.vocab_size}), got {token!r}")
         rng = np.random.default_rng() if rng is None else rng
         out = np.empty(n, np.int64)
         probs = np.empty(self.vocab_size, np.float64)
@@ -546,7 +568,10 @@ class Sampler:
 
     def step(self, tokens):
         """tokens (B,) ints -> logits (B, V) of the next token (a new array)."""
-        tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
+        tokens = np.asarray(tokens)
+        if tokens.dtype.kind not in "iu":
+            raise TypeError(f"tokens must be integers, got dtype {tokens.dtype}")
+        tokens = tokens.astype(np.int64).reshape(-1)
         if tokens.shape[0] != self.h.shape[1]:
             raise ValueError(f"expected {self.h.shape[1]} tokens, got {tokens.shape[0]}")
         if tokens.min() < 0 or tokens.max() >= self.vocab_size:

@@ -10,13 +10,21 @@
   part of every stream; every ``checkpoint_every`` steps and at the end: an atomic checkpoint
   holding weights, optimizer and schedule state, RNG state, data position, carried state,
   vocabulary and config, so ``resume`` continues bit-identically. Ctrl-C / SIGTERM save one.
-- A non-finite loss stops training with a message naming the step and the last good
-  checkpoint (which is kept).
+- A non-finite loss (or gradient) stops training with a message naming the step and the last
+  good checkpoint (which is kept); ``on_nan="skip"`` drops that update instead, and
+  ``"rollback"`` restores the last good state (kept in memory) and halves the learning rate,
+  at most ``nan_retries`` times in a row. Weights that are not finite are never checkpointed.
+- Reliability: a lock file (``flock``) in the run directory keeps a second trainer out; a
+  checkpoint that cannot be written (disk full, permission denied) is reported, the previous
+  one stays intact and training goes on, retrying at the next checkpoint; the first Ctrl-C or
+  SIGTERM finishes the current step, saves and stops (a second Ctrl-C aborts at once).
 - Under ``mpiexec -n N`` (or ``srun``) the N processes share the B streams and sum their
   gradients (data parallelism, ``fastrnn.dist``): the same results as one process.
 """
 
+import copy
 import dataclasses
+import glob
 import json
 import math
 import os
@@ -60,6 +68,8 @@ class TrainConfig:
     dtype: str = "float32"
     seed: int = 0
     out: str = None
+    on_nan: str = "stop"            # non-finite loss: "stop", "skip" the update, "rollback"
+    nan_retries: int = 3            # skips in a row / rollbacks to one good state, at most
 
     def validate(self):
         pos = ("hidden", "layers", "seq", "batch", "eval_every", "checkpoint_every")
@@ -95,10 +105,51 @@ class TrainConfig:
             raise ValueError(f"truncate must be >= 0, got {self.truncate}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.on_nan not in ("stop", "skip", "rollback"):
+            raise ValueError(f"on_nan must be stop, skip or rollback, got {self.on_nan!r}")
+        if not isinstance(self.nan_retries, int) or self.nan_retries < 1:
+            raise ValueError(f"nan_retries must be an integer >= 1, got {self.nan_retries!r}")
 
 
 # The parts of the config that fix the model; a resumed run must agree on these.
 MODEL_KEYS = ("mode", "cell", "hidden", "layers", "dtype")
+
+
+LOCK = ".lock"
+
+
+class RunLockedError(OSError):
+    """The run directory is in use by another trainer (its lock file is held)."""
+
+
+def lock_run_dir(out):
+    """Takes the exclusive lock of run directory ``out`` (``flock`` on ``out/.lock``, released
+    by the OS when the process ends, so a crashed run never leaves a stale lock) and returns
+    the open lock file; close it to release. Raises ``RunLockedError`` if another process
+    holds it, ``OSError`` naming the directory if it cannot be written."""
+    try:
+        import fcntl
+    except ImportError:                        # not POSIX: no lock
+        return None
+    path = os.path.join(out, LOCK)
+    try:
+        f = open(path, "a+")
+    except OSError as e:
+        raise type(e)(e.errno, f"cannot write to the run directory {out} ({e.strerror}); "
+                      "choose another --out or fix its permissions") from None
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "?"
+        f.close()
+        raise RunLockedError(f"the run directory {out} is in use by another fastrnn train "
+                             f"(pid {holder}); wait for it to finish or choose another --out")
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
 
 
 def build_model(cfg, vocab_size):
@@ -194,9 +245,15 @@ class Trainer:
             "runs", time.strftime("%Y%m%d-%H%M%S") + f"-{cfg.cell}{cfg.hidden}x{cfg.layers}"))
         if self.world.is_root:
             os.makedirs(self.out, exist_ok=True)
+            lock = lock_run_dir(self.out)          # fail early if the run is busy (run() locks)
+            if lock is not None:
+                lock.close()
         self.checkpoint_path = os.path.join(self.out, CHECKPOINT)
+        self.saved_step = None                     # step of the last checkpoint written
         if resumed is not None:
             self._restore(resumed)
+            if os.path.abspath(resume) == os.path.abspath(self.checkpoint_path):
+                self.saved_step = self.step
 
     # -------------------------------------------------------------- checkpoints
     def state_tree(self):
@@ -269,21 +326,109 @@ class Trainer:
         return loss
 
     def _update(self):
-        """Clip the gradients by global norm and apply one optimizer (and schedule) step."""
-        optim.clip_grad_norm_(self.params, self.cfg.clip)
+        """Clip the gradients by global norm and apply one optimizer (and schedule) step;
+        returns the gradient norm. A non-finite norm applies nothing (see ``run``)."""
+        norm = optim.clip_grad_norm_(self.params, self.cfg.clip)
+        if not math.isfinite(norm):
+            return norm
         self.opt.step()
         if self.sched is not None:
             self.sched.step()
+        return norm
 
-    def _report_divergence(self, loss):
-        if os.path.exists(self.checkpoint_path):
-            self.log(f"\nloss became {loss} at step {self.step + 1}: training stopped. "
-                     f"The last good checkpoint is {self.checkpoint_path}")
-        else:
-            self.log(f"\nloss became {loss} at step {self.step + 1}: training stopped "
-                     "before any checkpoint was written; lower --lr or --clip")
+    def _last_good(self):
+        if self.saved_step is not None or os.path.exists(self.checkpoint_path):
+            at = f" (step {self.saved_step})" if self.saved_step is not None else ""
+            return f"The last good checkpoint is {self.checkpoint_path}{at}"
+        return "No checkpoint has been written yet"
+
+    def _report_divergence(self, loss, what="loss"):
+        self.log(f"\n{what} became {loss} at step {self.step + 1}: training stopped. "
+                 + self._last_good() + "; lower --lr or --clip, or try --on-nan rollback")
+
+    def _on_nan(self, value, what, state_before):
+        """A non-finite loss or gradient at step ``self.step + 1`` (nothing applied yet):
+        returns True to go on (``on_nan`` skip/rollback within ``nan_retries``), False to stop
+        (after reporting it)."""
+        cfg, step = self.cfg, self.step + 1
+        self._nan_events += 1
+        if what == "weights" and cfg.on_nan == "skip":      # an applied update: no undoing it
+            self.log(f"\nthe update of step {self.step} made the weights overflow, which "
+                     "--on-nan skip cannot undo (--on-nan rollback can)")
+            self._report_divergence(value, what)
+            return False
+        if cfg.on_nan == "stop" or self._nan_events > cfg.nan_retries:
+            if cfg.on_nan != "stop":
+                self.log(f"\n{what} became {value} at step {step} again: --on-nan "
+                         f"{cfg.on_nan} gave up after {cfg.nan_retries} tries")
+            self._report_divergence(value, what)
+            return False
+        what = f"{what} became {value}"
+        if cfg.on_nan == "skip":
+            self.state = state_before
+            self.log(f"\n{what} at step {step}: update skipped ({self._nan_events} of at most "
+                     f"{cfg.nan_retries} in a row)")
+            return True
+        lr = self.opt.lr
+        self._restore(copy.deepcopy(self._good))
+        self.opt.lr = lr / 2
+        if self.sched is not None:
+            self.sched.base_lr /= 2
+            self.opt.lr = self.sched.lr
+        self.log(f"\n{what} at step {step}: rolled back to step {self.step} (the last good "
+                 f"state), learning rate halved to {self.opt.lr:g} (rollback "
+                 f"{self._nan_events} of at most {cfg.nan_retries})")
+        return True
+
+    def _checkpoint(self, final=False):
+        """``save()`` at a checkpoint step, guarded: weights that are not finite are not
+        saved; a write that fails (disk full, permission denied) is reported and training goes
+        on, the previous checkpoint intact (the next checkpoint retries). -> True if saved."""
+        if not self._weights_finite():
+            self.log(f"\nweights are not finite at step {self.step}: not checkpointed. "
+                     + self._last_good())
+            return False
+        if self.cfg.on_nan == "rollback":
+            self._good, self._nan_events = copy.deepcopy(self.state_tree()), 0
+        try:
+            self.save()
+        except OSError as e:
+            if final:
+                self.log(f"\nerror: step {self.step}: {e}. " + self._last_good()
+                         + "; make room and continue from it with --resume")
+            else:
+                self.log(f"\nwarning: step {self.step}: {e}. Training goes on and the next "
+                         "checkpoint retries. " + self._last_good())
+            return False
+        self.saved_step = self.step
+        return True
+
+    def _weights_finite(self):
+        return all(np.isfinite(p.data).all() for p in self.params)
+
+    def _remove_stale_temps(self):
+        """Temporary files of checkpoint writes that a crash (kill -9) interrupted; only
+        called with the run directory locked, so no other writer owns them."""
+        for tmp in glob.glob(os.path.join(glob.escape(self.out), ".tmp-*.npz")):
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
     def run(self):
+        """Trains within the budget -> status: "done", "interrupted" (signal; checkpoint
+        saved), "diverged" (non-finite loss), "save_failed" (the final checkpoint could not be
+        written) or "aborted" (a second Ctrl-C: nothing saved)."""
+        lock = lock_run_dir(self.out) if self.world.is_root else None
+        try:
+            if self.world.is_root:
+                self._remove_stale_temps()
+            return self._run()
+        finally:
+            if lock is not None:
+                lock.close()
+
+    def _run(self):
         from tqdm import tqdm
 
         cfg = self.cfg
@@ -291,11 +436,19 @@ class Trainer:
         interrupted = []
 
         def on_signal(signum, frame):
+            if signum == signal.SIGINT and signum in interrupted and not self.world.distributed:
+                raise KeyboardInterrupt             # a second Ctrl-C: stop at once
             interrupted.append(signum)
 
+        # Ctrl-C and SIGTERM set a flag that is read between steps, so the checkpoint holds a
+        # whole step (under MPI: every rank stops at the same step)
         old_term = signal.signal(signal.SIGTERM, on_signal)
-        # under MPI Ctrl-C too is a flag, so that every rank stops at the same step
-        old_int = signal.signal(signal.SIGINT, on_signal) if self.world.distributed else None
+        old_int = signal.signal(signal.SIGINT, on_signal)
+        self._nan_events, self._good = 0, None
+        if cfg.on_nan == "rollback":
+            self._good = copy.deepcopy(self.state_tree())
+        log_failed = False
+        saved = False
         bar = tqdm(total=self._total(), initial=self.step, disable=not self.progress,
                    unit="step", dynamic_ncols=True)
         t_start = time.perf_counter()
@@ -303,7 +456,8 @@ class Trainer:
         train_loss = float("nan")
         status = "done"
         try:
-            with open(log_path, "a") as logf:
+            # non-finite values are detected and handled below (on_nan), not warned about
+            with open(log_path, "a") as logf, np.errstate(over="ignore", invalid="ignore"):
                 while not self._done(t_start):
                     if self.world.any(interrupted):
                         status = "interrupted"
@@ -311,12 +465,29 @@ class Trainer:
                     x, y = self.train_data.next_batch()
                     if self.train_data.new_epoch:                # a new epoch: reset state
                         self.state = None
-                    loss = self._step(x, y)
-                    if not math.isfinite(loss):
+                    state_before = self.state
+                    try:
+                        loss = self._step(x, y)
+                    except ValueError:                       # the kernels refuse inf weights
+                        if self._weights_finite():
+                            raise
+                        if self._on_nan("not finite", "weights", state_before):
+                            continue
                         status = "diverged"
-                        self._report_divergence(loss)
                         break
-                    self._update()
+                    if not math.isfinite(loss):
+                        if self._on_nan(loss, "loss", state_before):
+                            continue
+                        status = "diverged"
+                        break
+                    norm = self._update()
+                    if not math.isfinite(norm):                  # nothing was applied
+                        if self._on_nan(norm, "gradient norm", state_before):
+                            continue
+                        status = "diverged"
+                        break
+                    if cfg.on_nan == "skip":
+                        self._nan_events = 0
                     self.step += 1
                     self.tokens += x.shape[0] * cfg.batch       # all ranks' tokens
                     train_loss = loss
@@ -335,8 +506,13 @@ class Trainer:
                             record["val_bpc"] = val / math.log(2)
                             if self.best_val is None or val < self.best_val:
                                 self.best_val = val
-                        logf.write(json.dumps(record) + "\n")
-                        logf.flush()
+                        try:
+                            logf.write(json.dumps(record) + "\n")
+                            logf.flush()
+                        except OSError as e:                     # e.g. disk full: go on
+                            if not log_failed:
+                                self.log(f"\nwarning: cannot write {log_path}: {e}")
+                            log_failed = True
                         t_last, tok_last = time.perf_counter(), self.tokens
                         bar.set_postfix(loss=f"{train_loss:.3f}",
                                         val=f"{record.get('val_loss', float('nan')):.3f}",
@@ -344,20 +520,23 @@ class Trainer:
                     elif self.step % 10 == 0:
                         bar.set_postfix(loss=f"{train_loss:.3f}")
                     if self.step % cfg.checkpoint_every == 0:
-                        self.save()
+                        self._checkpoint()
         except KeyboardInterrupt:
-            status = "interrupted"
+            status = "aborted"
         finally:
             self.elapsed += time.perf_counter() - t_start
             bar.close()
             signal.signal(signal.SIGTERM, old_term)
-            if old_int is not None:
-                signal.signal(signal.SIGINT, old_int)
-        if status != "diverged":
-            self.save()
-        if status == "interrupted":
+            signal.signal(signal.SIGINT, old_int)
+        if status in ("done", "interrupted"):
+            saved = self.saved_step == self.step or self._checkpoint(final=True)
+            if not saved and status == "done":
+                status = "save_failed"
+        if status == "interrupted" and saved:
             self.log(f"interrupted at step {self.step}: checkpoint saved to "
                      f"{self.checkpoint_path}; continue with --resume {self.checkpoint_path}")
+        elif status in ("interrupted", "aborted"):
+            self.log(f"{status} at step {self.step} without saving it. " + self._last_good())
         return status
 
 
