@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
-from ._blocks import (blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
+from ._blocks import (ages, blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
                       input_projection, njit, prange, recurrent_grads, rows_by_chunk)
 from ._math import flush, sigmoid, tanh
 from .lstm import _add_gate_blocks
@@ -243,7 +243,7 @@ def gru_forward_proj(xw, h0, weight_hh, bias_hh):
     _, H, dtype = ck.check_cell_params(GATES, None, weight_hh, None, bias_hh)
     T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
     ck.check_state("h0", h0, B, H, dtype)
-    bounds = chunk_bounds(H)
+    bounds = chunk_bounds(H, rows=B, gates=GATES)
     hs = np.empty((T + 1, B, H), dtype)
     gates = np.empty((T, B, GATES * H), dtype)
     ah_n = np.empty((T, B, H), dtype)
@@ -265,7 +265,7 @@ def gru_backward_proj(dhs, cache, dh_n=None, truncate=None):
     dh_n = np.zeros((B, H), dtype) if dh_n is None else ck.check_state(
         "dh_n", dh_n, B, H, dtype, finite=False)
     truncate = ck.check_truncate(truncate)
-    bounds = chunk_bounds(H)
+    bounds = chunk_bounds(H, rows=B * ages(T, truncate), gates=GATES)
     w_cols = cols_by_chunk(c.weight_hh, bounds)
     dhs = np.ascontiguousarray(dhs)
     with blas_single_threaded():

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
-from ._blocks import (blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
+from ._blocks import (ages, blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
                       input_projection, njit, prange, recurrent_grads, rows_by_chunk)
 from ._math import flush, sigmoid, tanh
 
@@ -270,7 +270,7 @@ def lstm_forward_proj(xw, h0, c0, weight_hh, bias_hh):
     T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
     ck.check_state("h0", h0, B, H, dtype)
     ck.check_state("c0", c0, B, H, dtype)
-    bounds = chunk_bounds(H)
+    bounds = chunk_bounds(H, rows=B, gates=GATES)
     hs = np.empty((T + 1, B, H), dtype)
     cs = np.empty((T + 1, B, H), dtype)
     gates = np.empty((T, B, GATES * H), dtype)
@@ -294,7 +294,7 @@ def lstm_backward_proj(dhs, cache, dh_n=None, dc_n=None, truncate=None):
     dc_n = np.zeros((B, H), dtype) if dc_n is None else ck.check_state(
         "dc_n", dc_n, B, H, dtype, finite=False)
     truncate = ck.check_truncate(truncate)
-    bounds = chunk_bounds(H)
+    bounds = chunk_bounds(H, rows=B * ages(T, truncate), gates=GATES)
     w_cols = cols_by_chunk(c.weight_hh, bounds)
     dh0 = np.empty((B, H), dtype)
     dhs = np.ascontiguousarray(dhs)

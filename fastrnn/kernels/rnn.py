@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
-from ._blocks import (blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
+from ._blocks import (ages, blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
                       input_projection, njit, prange, recurrent_grads, rows_by_chunk)
 from ._math import flush, tanh
 from .lstm import _add_gate_blocks
@@ -194,7 +194,7 @@ def rnn_forward_proj(xw, h0, weight_hh, bias_hh, nonlinearity="tanh"):
     ck.check_nonlinearity(nonlinearity)
     T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
     ck.check_state("h0", h0, B, H, dtype)
-    bounds = chunk_bounds(H)
+    bounds = chunk_bounds(H, rows=B, gates=GATES)
     hs = np.empty((T + 1, B, H), dtype)
     hs[0] = h0
     with blas_single_threaded():
@@ -214,7 +214,7 @@ def rnn_backward_proj(dhs, cache, dh_n=None, truncate=None):
     dh_n = np.zeros((B, H), dtype) if dh_n is None else ck.check_state(
         "dh_n", dh_n, B, H, dtype, finite=False)
     truncate = ck.check_truncate(truncate)
-    bounds = chunk_bounds(H)
+    bounds = chunk_bounds(H, rows=B * ages(T, truncate), gates=GATES)
     w_cols = cols_by_chunk(c.weight_hh, bounds)
     relu = c.nonlinearity == "relu"
     dh0 = np.empty((B, H), dtype)

@@ -11,6 +11,7 @@ import pytest
 
 import fastrnn
 import fastrnn.kernels as K
+from fastrnn.kernels import _blocks
 from cells import CELL_NAMES, Cell, rel_err
 
 
@@ -85,3 +86,14 @@ def test_concurrent_calls_from_python_threads():
 def test_set_num_threads_validates():
     with pytest.raises(ValueError, match="n must be between 1 and NUMBA_NUM_THREADS"):
         fastrnn.set_num_threads(0)
+
+
+def test_small_steps_run_on_one_thread(monkeypatch):
+    monkeypatch.setattr(_blocks, "MIN_MACS_PER_THREAD", 1 << 18)
+    # LSTM H=128: B=1 is 65k multiply-adds per step (one thread), B=50 is 3.3M (two)
+    assert list(_blocks.chunk_bounds(128, threads=2, rows=1, gates=4)) == [0, 128]
+    assert list(_blocks.chunk_bounds(128, threads=2, rows=50, gates=4)) == [0, 64, 128]
+    assert list(_blocks.chunk_bounds(128, threads=2)) == [0, 64, 128]
+    # windowed truncation multiplies k+1 ages per step
+    assert _blocks.ages(50, None) == 1 and _blocks.ages(50, 50) == 1
+    assert _blocks.ages(50, 4) == 5
