@@ -163,6 +163,9 @@ def build_parser():
                    help="measure the whole char-model training step (tokens -> cell(s) -> "
                         "linear(65) -> cross-entropy -> backward -> clip -> Adam) and sampling "
                         "instead of the bare cell")
+    b.add_argument("--compat", action="store_true",
+                   help="measure the drop-in fastrnn.compat entry points against the NumPy "
+                        "tutorial code they replace")
     b.add_argument("--layers", type=_csv(int), default=(1, 2),
                    help="with --model: comma-separated layer counts (default: 1,2)")
     return parser
