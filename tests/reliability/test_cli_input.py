@@ -1,7 +1,6 @@
 """Invalid command lines, corpora and checkpoints: an argparse-style message naming the
 problem (and the fix), exit code 2, no traceback, nothing written to the run directory."""
 
-
 import numpy as np
 import pytest
 
