@@ -179,6 +179,37 @@ def test_fewer_streams_than_ranks_is_a_clear_error(corpus, tmp_path):
     assert "batch=1 streams cannot be shared by 2 ranks" in p.stderr
 
 
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_every_rank_at_the_same_step_with_a_checkpoint(corpus, tmp_path, sig):
+    import signal
+
+    from fastrnn import checkpoint
+
+    out = tmp_path / "run"
+    kw = config(corpus, out, steps=100000, eval_every=2, checkpoint_every=100000)
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    proc = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, MAIN, json.dumps(kw)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t = time.perf_counter()
+        while not (out / "log.jsonl").exists() or not log(out):     # training is under way
+            assert time.perf_counter() - t < TIMEOUT and proc.poll() is None
+            time.sleep(0.2)
+        proc.send_signal(getattr(signal, sig))       # mpiexec forwards it to both ranks
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stdout + stderr      # rank_main returns normally
+    statuses = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    assert sorted(s["rank"] for s in statuses) == [0, 1]
+    assert {s["status"] for s in statuses} == {"interrupted"}
+    tree = checkpoint.load(str(out / "checkpoint.npz"))
+    assert 2 <= tree["step"] < 100000
+    w0, w1 = weights(out, 0), weights(out, 1)        # both ranks stopped at the same step
+    assert all(np.array_equal(w0[k], w1[k]) for k in w0)
+    assert all(np.array_equal(tree["model"][k], w0[k]) for k in w0)
+
+
 @pytest.mark.parametrize("how", ["raise", "kill"])
 def test_a_dying_rank_ends_the_run(corpus, tmp_path, how):
     t = time.perf_counter()
