@@ -11,6 +11,8 @@ step costs one parallel region and no thread waits for another's gates. This wor
 batch size, B = 1 included.
 """
 
+import functools
+
 import numba
 import numpy as np
 
@@ -30,11 +32,15 @@ def chunk_bounds(H, threads=None, rows=None, gates=1):
     threads = numba.get_num_threads() if threads is None else threads
     if rows is not None:
         threads = min(threads, max(1, rows * gates * H * H // MIN_MACS_PER_THREAD))
-    P = max(1, min(threads, H // (2 * ALIGN)))
+    return _bounds(H, max(1, min(threads, H // (2 * ALIGN))))
+
+
+@functools.lru_cache(maxsize=256)
+def _bounds(H, P):
     units = max(ALIGN, round(H / P / ALIGN) * ALIGN) if P > 1 else H
     bounds = np.minimum(np.arange(P + 1) * units, H)
     bounds[-1] = H
-    return np.unique(bounds).astype(np.int64)
+    return np.unique(bounds).astype(np.int64)   # shared between calls: read, never written
 
 
 def ages(T, truncate):
