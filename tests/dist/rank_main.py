@@ -1,6 +1,7 @@
 """Run by tests/dist (plainly or under ``mpiexec``): train with the TrainConfig given as JSON in
 argv[1] (``resume`` in it: a checkpoint to continue), then every rank writes its weights to
-``<out>/weights-rank<r>.npz``.
+``<out>/weights-rank<r>.npz`` and its world size and status to ``weights-rank<r>.json``
+(files, not stdout: mpiexec interleaves the ranks' output).
 
 ``FASTRNN_TEST_DIE="<rank>:<step>:<how>"`` makes that rank die before the update of that step,
 by an exception (``raise``) or by SIGKILL (``kill``): the fault tests.
@@ -52,7 +53,8 @@ def main():
             t.model.loss_and_grad = nan_loss_and_grad
         status = t.run()
         np.savez(os.path.join(t.out, f"weights-rank{w.rank}.npz"), **t.model.state_dict())
-    print(json.dumps({"rank": w.rank, "size": w.size, "status": status}), flush=True)
+        with open(os.path.join(t.out, f"weights-rank{w.rank}.json"), "w") as f:
+            json.dump({"rank": w.rank, "size": w.size, "status": status}, f)
 
 
 if __name__ == "__main__":
