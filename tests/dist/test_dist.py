@@ -190,6 +190,14 @@ def test_fewer_streams_than_ranks_is_a_clear_error(corpus, tmp_path):
     assert "batch=1 streams cannot be shared by 2 ranks" in p.stderr
 
 
+def test_a_time_budget_stops_every_rank_at_the_same_step(corpus, tmp_path):
+    out = tmp_path / "run"
+    run(2, config(corpus, out, steps=None, time=2.0, eval_every=1000, checkpoint_every=1000))
+    assert [s["status"] for s in statuses(out, 2)] == ["done"] * 2
+    w0, w1 = weights(out, 0), weights(out, 1)
+    assert all(np.array_equal(w0[k], w1[k]) for k in w0)
+
+
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
 def test_a_signal_stops_every_rank_at_the_same_step_with_a_checkpoint(corpus, tmp_path, sig):
     import signal
