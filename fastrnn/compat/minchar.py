@@ -21,10 +21,10 @@ The original's column-vector parameters: ``Wxh (H, V)``, ``Whh (H, H)``, ``Why (
   The vocabulary is ``sorted(set(data))`` (the original's ``list(set(data))`` changes order from
   run to run with Python's string hashing, and with it the random initialisation).
 
-Inside, ``lossFun`` never builds a one-hot vector: the projected inputs are the gathered
-columns ``Wxh[:, inputs]``, the recurrence runs in ``fastrnn.kernels.rnn_forward_proj`` /
-``rnn_backward_proj``, the output layer and softmax cross-entropy are one product and one
-kernel call for all steps, and ``dWxh`` is a scatter-add of the input gradients.
+Inside, ``lossFun`` is one compiled call (``_loss_fun_fused``) that never builds a one-hot
+vector: the inputs are gathered rows of ``Wxh.T``; per step only the recurrence runs (one
+matrix-vector product forward, one back); the output layer, the softmax cross-entropy and every
+weight gradient are one product each over all steps; ``dWxh`` is a scatter-add.
 """
 
 import argparse
@@ -32,9 +32,8 @@ import sys
 
 import numpy as np
 
-from .. import kernels as K
-from .._jit import blas_single_threaded
-from ..kernels._blocks import scatter_add
+from .._jit import njit
+from ..kernels._math import exp, fmax, tanh
 from ..kernels.stack import CELL_CODES, _stack_step
 from . import _token_ids
 
@@ -92,36 +91,77 @@ def _loss_fun(inputs, targets, hprev, Wxh, Whh, Why, bh, by):
     if T == 0:
         return (0, np.zeros_like(Wxh), np.zeros_like(Whh), np.zeros_like(Why),
                 np.zeros_like(bh), np.zeros_like(by), hprev.copy())
-    with blas_single_threaded():      # one switch of the kernels' BLAS for all calls below
-        return _loss_fun_kernels(ids, tgt, hprev, Wxh, Whh, Why, bh, by)
+    return _loss_fun_kernels(ids, tgt, hprev, Wxh, Whh, Why, bh, by)
+
+
+@njit
+def _loss_fun_fused(ids, tgt, hprev, WxhT, Whh, Why, bh, by):
+    """The whole of lossFun in one compiled call (a step here is ~10 us of work, so separate
+    kernel launches, checks and layout changes would cost as much as the arithmetic). Serial:
+    one core does it fastest at this size. Per step only the recurrence (one matrix-vector
+    product each way); the output layer, the softmax and every weight gradient are one
+    product each over all T steps. WxhT is Wxh.T (V, H) contiguous: row ids[t] is
+    Wxh @ onehot(x[t]). -> loss, dWxh.T, dWhh, dWhy, dbh, dby, hs (T+1, H)"""
+    T = ids.shape[0]
+    V, H = WxhT.shape
+    hs = np.empty((T + 1, H), Whh.dtype)
+    hs[0] = hprev
+    for t in range(T):
+        a = np.dot(Whh, hs[t])
+        x = WxhT[ids[t]]
+        h = hs[t + 1]
+        for u in range(H):
+            h[u] = tanh(x[u] + a[u] + bh[u])
+    hT = hs[1:]
+    dy = np.dot(hT, Why.T)                                 # (T, V) logits, then p - onehot
+    loss = 0.0
+    for t in range(T):
+        y = dy[t]
+        m = y[0]
+        for v in range(V):
+            m = fmax(m, y[v] + by[v])
+        s = 0.0
+        for v in range(V):
+            y[v] = exp(y[v] + by[v] - m)
+            s += y[v]
+        for v in range(V):
+            y[v] /= s
+        loss -= np.log(y[tgt[t]])
+        y[tgt[t]] -= 1
+    dWhy = np.dot(dy.T, hT)                                # (V, H)
+    dby = np.zeros(V, Whh.dtype)
+    for t in range(T):
+        for v in range(V):
+            dby[v] += dy[t, v]
+    dh = np.dot(dy, Why)                                   # (T, H): from the outputs
+    for t in range(T - 1, -1, -1):
+        h = hs[t + 1]
+        d = dh[t]
+        for u in range(H):
+            d[u] *= 1 - h[u] * h[u]                        # dhraw[t]
+        if t > 0:
+            dh[t - 1] += np.dot(d, Whh)                    # Whh.T @ dhraw: dhnext
+    dWhh = np.dot(dh.T, hs[:T])                            # sum_t dhraw[t] h[t-1]^T
+    dbh = np.zeros(H, Whh.dtype)
+    dWxhT = np.zeros((V, H), Whh.dtype)
+    for t in range(T):
+        row = dWxhT[ids[t]]
+        for u in range(H):
+            dbh[u] += dh[t, u]
+            row[u] += dh[t, u]
+    return loss, dWxhT, dWhh, dWhy, dbh, dby, hs
 
 
 def _loss_fun_kernels(ids, tgt, hprev, Wxh, Whh, Why, bh, by):
     H, V = Wxh.shape
-    T = ids.shape[0]
-    dtype = Wxh.dtype
-    # forward: the gathered columns of Wxh are Wxh @ onehot(x[t]); bh rides as bias_hh
-    xw = Wxh.T[ids]                                                  # (T, H)
-    hs, cache = K.rnn_forward_proj(xw.reshape(T, 1, H), hprev.reshape(1, H), Whh,
-                                   bh.reshape(H))                    # (T, 1, H)
-    h2 = hs.reshape(T, H)                                            # (T, H)
-    ys = h2 @ Why.T + by.reshape(V)                                  # (T, V)
-    loss, dys = K.softmax_cross_entropy(ys.reshape(T, 1, V), tgt.reshape(T, 1))
-    loss *= T                                                        # mean -> sum over t
-    dy = dys.reshape(T, V)                                           # (T, V)
-    dy *= T                                                          # p - onehot(target)
-    # backward
-    dWhy = dy.T @ h2                                                 # (V, H)
-    dby = dy.sum(axis=0).reshape(V, 1)                               # (V, 1)
-    dhs = (dy @ Why).reshape(T, 1, H)                                # (T, 1, H)
-    dxw, _, dWhh, dbh = K.rnn_backward_proj(dhs, cache)
-    dWxhT = np.zeros((V, H), dtype)                                  # (V, H)
-    scatter_add(ids, dxw, dWxhT)                                     # rows = columns of dWxh
-    dWxh = dWxhT.T.copy()                                            # (H, V)
-    dbh = dbh.reshape(H, 1)                                          # (H, 1)
-    for dparam in (dWxh, dWhh, dWhy, dbh, dby):
+    f = np.ascontiguousarray
+    loss, dWxhT, dWhh, dWhy, dbh, dby, hs = _loss_fun_fused(
+        ids, tgt, f(hprev.reshape(H)), f(Wxh.T), f(Whh), f(Why), f(bh.reshape(H)),
+        f(by.reshape(V)))
+    grads = (dWxhT.T.copy(), dWhh, dWhy, dbh.reshape(H, 1), dby.reshape(V, 1))
+    for dparam in grads:
         np.clip(dparam, -5, 5, out=dparam)       # clip to mitigate exploding gradients
-    return loss, dWxh, dWhh, dWhy, dbh, dby, h2[T - 1].reshape(H, 1).copy()
+    return (loss,) + grads + (hs[-1].reshape(H, 1).copy(),)
 
 
 def _sample(h, seed_ix, n, params, rng):

@@ -141,6 +141,23 @@ def test_lossFun_matches(scale, T):
         assert rel_err(g, w) < TOL
 
 
+@pytest.mark.parametrize("dtype,tol", [(np.float64, TOL), (np.float32, 1e-4)])
+@pytest.mark.parametrize("H,V,T", [(1, 2, 1), (3, 2, 5), (17, 9, 4)])
+def test_lossFun_small_sizes_and_float32(H, V, T, dtype, tol):
+    rng = np.random.default_rng(1)
+    params = [rng.standard_normal(s) * 0.5 for s in ((H, V), (H, H), (V, H), (H, 1), (V, 1))]
+    inputs, targets = list(rng.integers(0, V, T)), list(rng.integers(0, V, T))
+    hprev = rng.uniform(-1, 1, (H, 1))
+    model = minchar.MinCharRNN(V, H, rng=np.random.RandomState(0))
+    model.Wxh, model.Whh, model.Why, model.bh, model.by = [p.astype(dtype) for p in params]
+    got = model.lossFun(inputs, targets, hprev)
+    want = ref_lossFun(inputs, targets, hprev, *params)
+    assert abs(got[0] - want[0]) <= tol * abs(want[0])
+    for g, w in zip(got[1:], want[1:]):
+        assert g.shape == w.shape and g.dtype == dtype
+        assert rel_err(g, w) < tol
+
+
 def test_module_functions_read_the_module_globals(monkeypatch):
     rng = np.random.default_rng(1)
     params = make_params(rng, H=16, V=11, scale=0.3)
