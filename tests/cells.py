@@ -81,3 +81,11 @@ def rel_err(a, b):
     b = np.asarray(b, np.float64)
     denom = max(np.abs(a).max(initial=0), np.abs(b).max(initial=0), 1e-300)
     return np.abs(a - b).max(initial=0) / denom
+
+
+def random_cell(mod, name, T=3, B=2, D=4, H=5, dtype=np.float64):
+    """A small random problem for one cell of a backend: cell, x, states, params."""
+    cell = Cell(name, mod)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(T, B, D)).astype(dtype)
+    return cell, x, cell.states(rng, B, H, dtype), cell.params(rng, D, H, dtype)

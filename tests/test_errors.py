@@ -5,7 +5,7 @@ import pytest
 
 import fastrnn.kernels
 import fastrnn.reference
-from cells import CELL_NAMES, Cell
+from cells import CELL_NAMES, Cell, random_cell
 
 BACKENDS = {"reference": fastrnn.reference, "kernels": fastrnn.kernels}
 
@@ -15,11 +15,7 @@ def ref(request):
     return BACKENDS[request.param]
 
 
-def setup(ref, name, T=3, B=2, D=4, H=5, dtype=np.float64):
-    cell = Cell(name, ref)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(T, B, D)).astype(dtype)
-    return cell, x, cell.states(rng, B, H, dtype), cell.params(rng, D, H, dtype)
+setup = random_cell
 
 
 @pytest.mark.parametrize("name", CELL_NAMES)

@@ -1,7 +1,6 @@
 """The trainer: it learns, resumes bit-identically, stops on a non-finite loss, and the CLI
 works end to end."""
 
-import math
 import os
 import subprocess
 import sys

@@ -22,7 +22,7 @@ The original's column-vector parameters: ``Wxh (H, V)``, ``Whh (H, H)``, ``Why (
   run to run with Python's string hashing, and with it the random initialisation).
 
 Inside, ``lossFun`` is one compiled call (``_loss_fun_fused``) that never builds a one-hot
-vector: the inputs are gathered rows of ``Wxh.T``; per step only the recurrence runs (one
+vector: the inputs are gathered columns of ``Wxh``; per step only the recurrence runs (one
 matrix-vector product forward, one back); the output layer, the softmax cross-entropy and every
 weight gradient are one product each over all steps; ``dWxh`` is a scatter-add.
 """
@@ -95,29 +95,37 @@ def _loss_fun(inputs, targets, hprev, Wxh, Whh, Why, bh, by):
 
 
 @njit
-def _loss_fun_fused(ids, tgt, hprev, WxhT, Whh, Why, bh, by):
+def _clip5(a):
+    """np.clip(a, -5, 5, out=a) (NaN stays NaN), for an array of any shape."""
+    flat = a.reshape(a.size)
+    for i in range(flat.size):
+        v = flat[i]
+        flat[i] = 5.0 if v > 5.0 else (-5.0 if v < -5.0 else v)
+
+
+@njit
+def _loss_fun_fused(ids, tgt, hprev, Wxh, Whh, Why, bh, by):
     """The whole of lossFun in one compiled call (a step here is ~10 us of work, so separate
     kernel launches, checks and layout changes would cost as much as the arithmetic). Serial:
     one core does it fastest at this size. Per step only the recurrence (one matrix-vector
     product each way); the output layer, the softmax and every weight gradient are one
-    product each over all T steps. WxhT is Wxh.T (V, H) contiguous: row ids[t] is
-    Wxh @ onehot(x[t]). -> loss, dWxh.T, dWhh, dWhy, dbh, dby, hs (T+1, H)"""
+    product each over all T steps; Wxh @ onehot(x[t]) is column ids[t] of Wxh.
+    -> loss, the five gradients clipped to [-5, 5] (dbh, dby flat), h[T]"""
     T = ids.shape[0]
-    V, H = WxhT.shape
+    H, V = Wxh.shape
     hs = np.empty((T + 1, H), Whh.dtype)
     hs[0] = hprev
     for t in range(T):
         a = np.dot(Whh, hs[t])
-        x = WxhT[ids[t]]
         h = hs[t + 1]
         for u in range(H):
-            h[u] = tanh(x[u] + a[u] + bh[u])
+            h[u] = tanh(Wxh[u, ids[t]] + a[u] + bh[u])
     hT = hs[1:]
     dy = np.dot(hT, Why.T)                                 # (T, V) logits, then p - onehot
     loss = 0.0
     for t in range(T):
         y = dy[t]
-        m = y[0]
+        m = y[0] + by[0]
         for v in range(V):
             m = fmax(m, y[v] + by[v])
         s = 0.0
@@ -143,25 +151,25 @@ def _loss_fun_fused(ids, tgt, hprev, WxhT, Whh, Why, bh, by):
             dh[t - 1] += np.dot(d, Whh)                    # Whh.T @ dhraw: dhnext
     dWhh = np.dot(dh.T, hs[:T])                            # sum_t dhraw[t] h[t-1]^T
     dbh = np.zeros(H, Whh.dtype)
-    dWxhT = np.zeros((V, H), Whh.dtype)
+    dWxh = np.zeros((H, V), Whh.dtype)
     for t in range(T):
-        row = dWxhT[ids[t]]
         for u in range(H):
             dbh[u] += dh[t, u]
-            row[u] += dh[t, u]
-    return loss, dWxhT, dWhh, dWhy, dbh, dby, hs
+            dWxh[u, ids[t]] += dh[t, u]
+    for g in (dWxh, dWhh, dWhy):                           # clip to mitigate exploding
+        _clip5(g)                                          # gradients
+    _clip5(dbh)
+    _clip5(dby)
+    return loss, dWxh, dWhh, dWhy, dbh, dby, hs[T].copy()
 
 
 def _loss_fun_kernels(ids, tgt, hprev, Wxh, Whh, Why, bh, by):
     H, V = Wxh.shape
     f = np.ascontiguousarray
-    loss, dWxhT, dWhh, dWhy, dbh, dby, hs = _loss_fun_fused(
-        ids, tgt, f(hprev.reshape(H)), f(Wxh.T), f(Whh), f(Why), f(bh.reshape(H)),
+    loss, dWxh, dWhh, dWhy, dbh, dby, h_last = _loss_fun_fused(
+        ids, tgt, f(hprev.reshape(H)), f(Wxh), f(Whh), f(Why), f(bh.reshape(H)),
         f(by.reshape(V)))
-    grads = (dWxhT.T.copy(), dWhh, dWhy, dbh.reshape(H, 1), dby.reshape(V, 1))
-    for dparam in grads:
-        np.clip(dparam, -5, 5, out=dparam)       # clip to mitigate exploding gradients
-    return (loss,) + grads + (hs[-1].reshape(H, 1).copy(),)
+    return loss, dWxh, dWhh, dWhy, dbh.reshape(H, 1), dby.reshape(V, 1), h_last.reshape(H, 1)
 
 
 def _sample(h, seed_ix, n, params, rng):

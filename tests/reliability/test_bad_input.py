@@ -8,7 +8,7 @@ import pytest
 
 import fastrnn.kernels
 import fastrnn.reference
-from cells import CELL_NAMES, Cell
+from cells import CELL_NAMES, random_cell
 from fastrnn import nn, optim
 
 BACKENDS = {"reference": fastrnn.reference, "kernels": fastrnn.kernels}
@@ -19,11 +19,7 @@ def ops(request):
     return BACKENDS[request.param]
 
 
-def setup(ops, name, T=3, B=2, D=4, H=5, dtype=np.float64):
-    cell = Cell(name, ops)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(T, B, D)).astype(dtype)
-    return cell, x, cell.states(rng, B, H, dtype), cell.params(rng, D, H, dtype)
+setup = random_cell
 
 
 def results(cell, x, states, params):
