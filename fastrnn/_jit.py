@@ -8,9 +8,11 @@
   LLVM from vectorising the gate loops.
 - Threading layer ``threadsafe``: TBB (a core dependency on x86-64), else OpenMP; never
   workqueue, which aborts the process when two Python threads call a parallel kernel at once.
-  TBB is preferred because the time loops open one parallel region per step: OpenMP's spinning
-  barrier made a 2-thread kernel 5-30x slower whenever another busy process shared the cores
-  (measured: LSTM H=256 B=50 forward 420 ms vs 61 ms with TBB), at equal speed on idle cores.
+  TBB is preferred because the time loops open one parallel region per step, and OpenMP's
+  workers spin at each region's barrier: next to another busy process on the same cores a
+  2-thread kernel lost far more than its share (LSTM H=256 B=50 forward + backward: 1.4-1.8x
+  slower than under TBB; one forward next to a numba test run: 408 ms vs 30 ms alone), while
+  on idle cores the two are within a few percent (README, "Threads").
   A venv's ``lib/`` is not on the loader path, so ``_preload_tbb`` loads pip's libtbb by path
   before numba looks for it by name.
 - BLAS inside kernels (numba's ``np.dot`` calls scipy's BLAS) runs single-threaded: the kernels
