@@ -135,7 +135,7 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"fastrnn {__version__}")
     sub = parser.add_subparsers(dest="command")
-    _add_train(sub)
+    parser.train_parser = _add_train(sub)     # usage errors of `train` show its usage
     _add_sample(sub)
     i = sub.add_parser("info", help="describe a checkpoint")
     i.add_argument("checkpoint")
@@ -176,7 +176,7 @@ def _train(parser, args, argv):
     if args.steps is None and args.epochs is None and args.time is None:
         args.epochs = 10.0
     if args.schedule == "cosine" and args.steps is None:
-        parser.error("--schedule cosine needs --steps")
+        parser.train_parser.error("--schedule cosine needs --steps")
     if args.threads:
         from . import set_num_threads
         set_num_threads(args.threads)

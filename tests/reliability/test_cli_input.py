@@ -61,7 +61,7 @@ def test_train_bad_values(capsys, tmp_path, corpus, args, msg):
     code, err = main(capsys, "train", corpus, "--out", out, *(["--steps", "1"]
                      if "--steps" not in args and "--epochs" not in args else []), *args)
     assert code == 2 and msg in err, err
-    assert "usage: fastrnn" in err
+    assert "usage: fastrnn train" in err                  # the usage of the subcommand
     assert not out.exists()
 
 
