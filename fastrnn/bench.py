@@ -280,12 +280,15 @@ def run_models(cells=("lstm", "gru", "rnn"), hidden=(128, 256, 512), layers=(1, 
         import torch
         torch.set_num_threads(threads)
     rows = []
+    peak = sgemm_peak(repeat)
     for cell in cells:
         for L in layers:
             for H in hidden:
                 t_f = best_time(fastrnn_char_step(cell, L, seq, batch, H), repeat)
+                flops = char_step_flops(cell, L, seq, batch, H)
                 row = {"cell": cell, "layers": L, "H": H, "B": batch, "T": seq,
-                       "threads": threads, "fastrnn_tok_s": seq * batch / t_f}
+                       "threads": threads, "fastrnn_tok_s": seq * batch / t_f,
+                       "gflops": flops / t_f / 1e9, "peak_fraction": flops / t_f / peak}
                 if use_torch:
                     t_t = best_time(torch_char_step(cell, L, seq, batch, H), repeat)
                     row["torch_tok_s"] = seq * batch / t_t
@@ -293,7 +296,8 @@ def run_models(cells=("lstm", "gru", "rnn"), hidden=(128, 256, 512), layers=(1, 
                 rows.append(row)
                 if progress:
                     s = (f"char step {cell:4s} {L} layer(s) H={H:4d}  fastrnn "
-                         f"{row['fastrnn_tok_s'] / 1e3:7.1f}k tok/s")
+                         f"{row['fastrnn_tok_s'] / 1e3:7.1f}k tok/s "
+                         f"({row['peak_fraction'] * 100:3.0f}% of SGEMM peak)")
                     if use_torch:
                         s += f"  torch {row['torch_tok_s'] / 1e3:7.1f}k  x{row['vs_torch']:.2f}"
                     progress(s)
@@ -312,4 +316,13 @@ def run_models(cells=("lstm", "gru", "rnn"), hidden=(128, 256, 512), layers=(1, 
             if use_torch:
                 s += f"  torch {row['torch_chars_s'] / 1e3:6.1f}k  x{row['vs_torch']:.1f}"
             progress(s)
-    return {"char_steps": rows, "sampling": samp}
+    return {"sgemm_gflops": peak / 1e9, "char_steps": rows, "sampling": samp}
+
+
+def char_step_flops(cell, layers, T, B, H, V=65):
+    """Matrix-product FLOPs of one char-model training step: per layer the recurrent product
+    forward, its data gradient and its weight gradient; the input products of the upper
+    layers likewise (layer 0 reads a token table: no product); the decoder (H -> V) likewise."""
+    G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    n = T * B
+    return 3 * 2 * n * (G * H * H * (2 * layers - 1) + H * V)
