@@ -19,8 +19,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
-from ._blocks import (ages, blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
-                      input_projection, njit, prange, recurrent_grads, rows_by_chunk)
+from ._blocks import ages, input_grads, input_projection, njit, recurrent_grads
+from ._bptt import (OWN_STATE, make_backward, make_backward_window, make_forward, pack_backward,
+                    pack_forward, split_rows)
 from ._math import flush, sigmoid, tanh
 
 GATES = 4
@@ -109,118 +110,24 @@ def _add_gate_blocks(dst, src, lo, n, H, G):
             d[u] += s[u]
 
 
-# ---------------------------------------------------------------- time loops
+# ---------------------------------------------------------------- the cell in the time loops
 
-@njit(parallel=True)
-def _forward(xw, bias_hh, w_rows, bounds, hs, cs, gates):
-    T, B, G4 = xw.shape
-    H = G4 // 4
-    P = bounds.shape[0] - 1
-    ar = np.empty(B * G4, xw.dtype)                   # recurrent pre-activations, chunked
-    for t in range(T):
-        for j in prange(P):
-            lo = bounds[j]
-            hi = bounds[j + 1]
-            n = hi - lo
-            a = ar[B * 4 * lo:B * 4 * hi].reshape((B, 4 * n))
-            np.dot(hs[t], w_rows[H * 4 * lo:H * 4 * hi].reshape((H, 4 * n)), a)
-            for b in range(B):
-                _gates_forward(xw[t, b], a[b], bias_hh, cs[t, b], cs[t + 1, b], hs[t + 1, b],
-                               gates[t, b], lo, n, H)
+@njit
+def _forward_row(xw, t, b, ar, bias, hs, cs, gates, flag):
+    H = hs.shape[2]
+    _gates_forward(xw[t, b], ar, bias, cs[t, b], cs[t + 1, b], hs[t + 1, b], gates[t, b], 0, H, H)
 
 
-@njit(parallel=True)
-def _backward_full(dhs, dh_n, dc_n, hs, cs, gates, w_cols, bounds, dxw, dh0, dc0):
-    """Full BPTT. dc0 holds dc_n on entry and is carried in place."""
-    T, B, H = dhs.shape
-    G4 = 4 * H
-    P = bounds.shape[0] - 1
-    dhbuf = np.empty(B * H, dhs.dtype)
-    scratch = np.empty(H, dhs.dtype)
-    dc = dc0                                          # carried in place, ends as dc0
-    for t in range(T - 1, -1, -1):
-        for j in prange(P):
-            lo = bounds[j]
-            hi = bounds[j + 1]
-            n = hi - lo
-            dh = dhbuf[B * lo:B * hi].reshape((B, n))
-            if t == T - 1:
-                for b in range(B):
-                    for u in range(n):
-                        dh[b, u] = dh_n[b, lo + u]
-            else:
-                np.dot(dxw[t + 1], w_cols[G4 * lo:G4 * hi].reshape((G4, n)), dh)
-            for b in range(B):
-                _gates_backward(dh[b], dhs[t, b], dc[b], gates[t, b], cs[t, b], cs[t + 1, b],
-                                dxw[t, b], dc[b], scratch[lo:hi], lo, n, H)
-    for j in prange(P):                               # the gradient reaching h0
-        lo = bounds[j]
-        hi = bounds[j + 1]
-        n = hi - lo
-        dh = dhbuf[B * lo:B * hi].reshape((B, n))
-        np.dot(dxw[0], w_cols[G4 * lo:G4 * hi].reshape((G4, n)), dh)
-        for b in range(B):
-            for u in range(n):
-                dh0[b, lo + u] = dh[b, u]
+@njit
+def _backward_row(t, b, dh, dh_ext, dc_in, dc_out, hs, cs, gates, dx_row, dh_row, scratch, flag):
+    H = hs.shape[2]
+    _gates_backward(dh, dh_ext, dc_in, gates[t, b], cs[t, b], cs[t + 1, b], dh_row, dc_out,
+                    scratch, 0, H, H)
 
 
-@njit(parallel=True)
-def _backward_window(dhs, dh_n, dc_n, hs, cs, gates, w_cols, bounds, k, dxw, dh0, dc0):
-    """Windowed truncation (k < T): the losses of steps t .. t+k travel back together as k+1
-    separate gradients ("ages" a = source - t), stacked so that one product per step carries
-    all of them to the previous step; age k stops there. dxw must be zero on entry."""
-    T, B, H = dhs.shape
-    G4 = 4 * H
-    P = bounds.shape[0] - 1
-    K1 = k + 1
-    dpre = np.zeros((2, K1, B, G4), dhs.dtype)        # per-age gate gradients, double-buffered
-    dcs = np.zeros((K1 + 1, B, H), dhs.dtype)         # incoming dc per age
-    dhbuf = np.empty(K1 * B * H, dhs.dtype)           # incoming dh per age, chunked
-    scratch = np.empty(H, dhs.dtype)
-    zeros = np.zeros(H, dhs.dtype)
-    na = 1
-    for t in range(T - 1, -1, -1):
-        na = min(k, T - 1 - t) + 1                    # ages alive at step t
-        cur = t % 2
-        prev = 1 - cur
-        for j in prange(P):
-            lo = bounds[j]
-            hi = bounds[j + 1]
-            n = hi - lo
-            dh = dhbuf[K1 * B * lo:K1 * B * hi].reshape((K1 * B, n))
-            if na > 1:
-                np.dot(dpre[prev, 0:na - 1].reshape(((na - 1) * B, G4)),
-                       w_cols[G4 * lo:G4 * hi].reshape((G4, n)), dh[B:na * B])
-            for b in range(B):                        # age 0: the loss of step t itself
-                for u in range(n):
-                    dh[b, u] = dh_n[b, lo + u] if t == T - 1 else 0
-                    dcs[0, b, lo + u] = dc_n[b, lo + u] if t == T - 1 else 0
-            for a in range(na - 1, -1, -1):           # descending: dcs[a+1] is free to write
-                for b in range(B):
-                    dpa = dpre[cur, a, b]
-                    _gates_backward(dh[a * B + b], dhs[t, b] if a == 0 else zeros, dcs[a, b],
-                                    gates[t, b], cs[t, b], cs[t + 1, b], dpa, dcs[a + 1, b],
-                                    scratch[lo:hi], lo, n, H)
-                    _add_gate_blocks(dxw[t, b], dpa, lo, n, H, 4)
-    # sources still alive past step 0 reach the initial state: ages a <= k-1
-    m = min(k, na)
-    for j in prange(P):
-        lo = bounds[j]
-        hi = bounds[j + 1]
-        n = hi - lo
-        dh = dhbuf[K1 * B * lo:K1 * B * hi].reshape((K1 * B, n))
-        if m > 0:
-            np.dot(dpre[0, 0:m].reshape((m * B, G4)), w_cols[G4 * lo:G4 * hi].reshape((G4, n)),
-                   dh[0:m * B])
-        for b in range(B):
-            for u in range(n):
-                sh = 0.0
-                sc = 0.0
-                for a in range(m):
-                    sh += dh[a * B + b, u]
-                    sc += dcs[a + 1, b, lo + u]
-                dh0[b, lo + u] = sh
-                dc0[b, lo + u] = sc
+_forward = make_forward(_forward_row)
+_backward_full = make_backward(_backward_row, OWN_STATE, False)
+_backward_window = make_backward_window(_backward_row, OWN_STATE, False)
 
 
 # ---------------------------------------------------------------- step API
@@ -270,14 +177,12 @@ def lstm_forward_proj(xw, h0, c0, weight_hh, bias_hh):
     T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
     ck.check_state("h0", h0, B, H, dtype)
     ck.check_state("c0", c0, B, H, dtype)
-    bounds = chunk_bounds(H, rows=B, gates=GATES)
     hs = np.empty((T + 1, B, H), dtype)
     cs = np.empty((T + 1, B, H), dtype)
     gates = np.empty((T, B, GATES * H), dtype)
     hs[0], cs[0] = h0, c0
-    with blas_single_threaded():
-        _forward(np.ascontiguousarray(xw), np.ascontiguousarray(bias_hh),
-                 rows_by_chunk(weight_hh, GATES, bounds), bounds, hs, cs, gates)
+    _forward(np.ascontiguousarray(xw), np.ascontiguousarray(bias_hh), pack_forward(weight_hh),
+             split_rows(B, T * B * GATES * H * H), hs, cs, gates, False)
     return hs[1:], cs[T], LSTMCache(hs, cs, gates, weight_hh)
 
 
@@ -294,21 +199,20 @@ def lstm_backward_proj(dhs, cache, dh_n=None, dc_n=None, truncate=None):
     dc_n = np.zeros((B, H), dtype) if dc_n is None else ck.check_state(
         "dc_n", dc_n, B, H, dtype, finite=False)
     truncate = ck.check_truncate(truncate)
-    bounds = chunk_bounds(H, rows=B * ages(T, truncate), gates=GATES)
-    w_cols = cols_by_chunk(c.weight_hh, bounds)
+    wp = pack_backward(c.weight_hh)
+    split = split_rows(B, T * B * ages(T, truncate) * GATES * H * H)
     dh0 = np.empty((B, H), dtype)
     dhs = np.ascontiguousarray(dhs)
     dh_n = np.ascontiguousarray(dh_n)
-    with blas_single_threaded():
-        if truncate is None or truncate >= T:
-            dxw = np.empty((T, B, GATES * H), dtype)
-            dc0 = np.array(dc_n, dtype, copy=True, order="C")
-            _backward_full(dhs, dh_n, dc_n, c.hs, c.cs, c.gates, w_cols, bounds, dxw, dh0, dc0)
-        else:
-            dxw = np.zeros((T, B, GATES * H), dtype)
-            dc0 = np.empty((B, H), dtype)
-            _backward_window(dhs, dh_n, np.ascontiguousarray(dc_n), c.hs, c.cs, c.gates,
-                             w_cols, bounds, truncate, dxw, dh0, dc0)
+    if truncate is None or truncate >= T:
+        dxw = np.empty((T, B, GATES * H), dtype)
+        dc0 = np.array(dc_n, dtype, copy=True, order="C")
+        _backward_full(dhs, dh_n, dc0, c.hs, c.cs, c.gates, wp, split, dxw, dxw, dh0, False)
+    else:
+        dxw = np.zeros((T, B, GATES * H), dtype)
+        dc0 = np.empty((B, H), dtype)
+        _backward_window(dhs, dh_n, np.ascontiguousarray(dc_n), c.hs, c.cs, c.gates, wp, split,
+                         truncate, dxw, dxw, dh0, dc0, False)
     dweight_hh, dbias_hh = recurrent_grads(dxw, c.hs)
     return dxw, dh0, dc0, dweight_hh, dbias_hh
 

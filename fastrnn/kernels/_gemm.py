@@ -1,0 +1,153 @@
+"""The per-step product: a register-blocked micro-GEMM over weights packed once per call.
+
+``C[r, :] = A[r, :] @ W`` for up to MR_MAX = 6 rows r (batch rows one thread owns at one time
+step), with W (K, N) packed into panels of NR columns contiguous in K: ``Wp[p, k, j] =
+W[k, p*NR + j]`` (zero beyond N). NR is 4 vectors on a CPU with AVX-512 (32 registers), 2 on
+AVX2 (16 registers): 64 or 16 float32 columns, 32 or 8 float64. The kernel for MR rows keeps
+the (MR, NR) accumulator tile in vector registers for the whole K loop: per k it loads the
+NR/L vectors of ``Wp[p, k]``, broadcasts MR values of A and issues MR*NR/L fused
+multiply-adds, then stores the tile with vector stores.
+
+The kernel is one intrinsic (``_tile``) that emits those vector operations in LLVM IR.
+Written as numba loops over a tile (stack- or heap-allocated), the same product depended on
+LLVM's loop and SLP vectorisers and came out 5-20x slower on this AVX2 machine (scalar FMAs,
+or tiles spilled at every k); see ../shared/NOTES.md, "The per-step engine".
+
+With ``NUMBA_DISABLE_JIT=1`` the intrinsic cannot run: ``gemm_rows`` then is a NumPy product.
+"""
+
+import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+from .._jit import DISABLED, njit
+
+def _host_vector_bytes():
+    """64 on a CPU with AVX-512 (32 zmm registers), else 32 (AVX2: 16 ymm registers)."""
+    import llvmlite.binding as llvm
+    try:
+        features = llvm.get_host_cpu_features()
+    except RuntimeError:
+        return 32
+    return 64 if features.get("avx512f", False) else 32
+
+
+VECTOR_BYTES = _host_vector_bytes()
+# A tile is MR rows x NR_VECTORS vectors of accumulators, plus NR_VECTORS weight vectors and one
+# broadcast register: AVX-512 6 x 4 (+4 +1 = 29 of 32 zmm), AVX2 6 x 2 (+2 +1 = 15 of 16 ymm).
+NR_VECTORS = 4 if VECTOR_BYTES == 64 else 2
+MR_MAX = 6
+
+
+def panel_width(dtype):
+    """NR: columns of one packed panel (and of one accumulator tile) for dtype."""
+    return NR_VECTORS * VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+# ---------------------------------------------------------------- intrinsics
+
+@intrinsic
+def _tile(typingctx, a, a_off, lda, w, w_off, K, c, c_off, ldc, mr, nv):
+    """c[c_off + r*ldc + j] = sum_k a[a_off + r*lda + k] * w[w_off + k*NR + j] for r < mr,
+    j < NR = nv vectors (all arrays C-contiguous, offsets in elements). The mr*nv
+    accumulator vectors live in registers for the whole k loop."""
+    if not (isinstance(mr, types.IntegerLiteral) and isinstance(nv, types.IntegerLiteral)):
+        return None
+    MR, NV = mr.literal_value, nv.literal_value
+
+    def codegen(context, builder, signature, args):
+        av, a_offv, ldav, wv, w_offv, Kv, cv, c_offv, ldcv, _, _ = args
+        sa, _, _, sw, _, _, sc = signature.args[:7]
+        a_ptr = context.make_array(sa)(context, builder, av).data
+        w_ptr = context.make_array(sw)(context, builder, wv).data
+        c_ptr = context.make_array(sc)(context, builder, cv).data
+        ety = context.get_data_type(sa.dtype)
+        L = VECTOR_BYTES // (sa.dtype.bitwidth // 8)
+        vty = ir.VectorType(ety, L)
+        vptr = vty.as_pointer()
+        i64 = ir.IntType(64)
+        zero = ir.Constant(vty, [ir.Constant(ety, 0.0)] * L)
+        accs = [[cgutils.alloca_once(builder, vty) for _ in range(NV)] for _ in range(MR)]
+        for row in accs:
+            for acc in row:
+                builder.store(zero, acc)
+        nr = ir.Constant(i64, NV * L)
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vty, [vty, vty, vty]),
+            f"llvm.fma.v{L}f{sa.dtype.bitwidth}")
+        bmask = ir.Constant(ir.VectorType(ir.IntType(32), L), [0] * L)
+        with cgutils.for_range(builder, Kv) as loop:
+            k = loop.index
+            wk = builder.gep(w_ptr, [builder.add(w_offv, builder.mul(k, nr))])
+            wvec = [builder.load(builder.bitcast(builder.gep(wk, [ir.Constant(i64, v * L)]),
+                                                 vptr), align=1) for v in range(NV)]
+            for r in range(MR):
+                aidx = builder.add(builder.add(a_offv, builder.mul(ir.Constant(i64, r), ldav)), k)
+                x = builder.load(builder.gep(a_ptr, [aidx]))
+                xb = builder.shuffle_vector(builder.insert_element(ir.Constant(vty, None), x,
+                                                                   ir.Constant(i64, 0)),
+                                            ir.Constant(vty, None), bmask)
+                for v in range(NV):
+                    builder.store(builder.call(fma, [xb, wvec[v], builder.load(accs[r][v])]),
+                                  accs[r][v])
+        for r in range(MR):
+            crow = builder.add(c_offv, builder.mul(ir.Constant(i64, r), ldcv))
+            for v in range(NV):
+                dst = builder.gep(c_ptr, [builder.add(crow, ir.Constant(i64, v * L))])
+                builder.store(builder.load(accs[r][v]), builder.bitcast(dst, vptr), align=1)
+        return context.get_dummy_value()
+
+    return types.none(*[a, a_off, lda, w, w_off, K, c, c_off, ldc, mr, nv]), codegen
+
+
+def pack_panels(w):
+    """W (K, N) -> Wp (P, K, NR) with ``Wp[p, k, j] = W[k, p*NR + j]``, zero beyond N."""
+    K, N = w.shape
+    NR = panel_width(w.dtype)
+    P = -(-N // NR)
+    wp = np.zeros((P, K, NR), w.dtype)
+    for p in range(P):
+        blk = w[:, p * NR:(p + 1) * NR]
+        wp[p, :, :blk.shape[1]] = blk
+    return wp
+
+
+def unpack_panels(wp, N):
+    """The inverse of ``pack_panels``: Wp (P, K, NR) -> W (K, N)."""
+    P, K, NR = wp.shape
+    return np.ascontiguousarray(wp.transpose(1, 0, 2).reshape(K, P * NR)[:, :N])
+
+
+NV = NR_VECTORS
+
+
+@njit
+def gemm_rows(a, r0, m, wp, c):
+    """c[0:m, 0:P*NR] = a[r0:r0+m] @ W for Wp = pack_panels(W) (a, c C-contiguous; 1 <= m <=
+    MR_MAX; c's columns beyond W's N get zeros)."""
+    K = a.shape[1]
+    ldc = c.shape[1]
+    NR = wp.shape[2]
+    a_off = r0 * K
+    for p in range(wp.shape[0]):
+        w_off = p * K * NR
+        c_off = p * NR
+        if m == 6:
+            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 6, NV)
+        elif m == 5:
+            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 5, NV)
+        elif m == 4:
+            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 4, NV)
+        elif m == 3:
+            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 3, NV)
+        elif m == 2:
+            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 2, NV)
+        else:
+            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 1, NV)
+
+
+if DISABLED:       # the intrinsic cannot run as Python: the same product in NumPy
+    def gemm_rows(a, r0, m, wp, c):  # noqa: F811
+        P, K, NR = wp.shape
+        c[:m, :P * NR] = a[r0:r0 + m] @ wp.transpose(1, 0, 2).reshape(K, P * NR)
