@@ -13,10 +13,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
-from ._blocks import (ages, blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
-                      input_projection, njit, prange, recurrent_grads, rows_by_chunk)
+from ._blocks import ages, input_grads, input_projection, njit, recurrent_grads
+from ._bptt import (STATE_IN_DH, make_backward, make_backward_window, make_forward,
+                    pack_backward, pack_forward, split_rows)
 from ._math import flush, sigmoid, tanh
-from .lstm import _add_gate_blocks
 
 GATES = 3
 
@@ -94,110 +94,29 @@ def _gates_backward(dh, dh_ext, direct_in, gr, ahn_row, h_prev, dxw, dhw, direct
         dout[u] = flush(dh[u] * z[u], dout)
 
 
-# ---------------------------------------------------------------- time loops
+# ---------------------------------------------------------------- the cell in the time loops
 
-@njit(parallel=True)
-def _forward(xw, bias_hh, w_rows, bounds, hs, gates, ah_n):
-    T, B, G3 = xw.shape
-    H = G3 // 3
-    P = bounds.shape[0] - 1
-    ar = np.empty(B * G3, xw.dtype)
-    for t in range(T):
-        for j in prange(P):
-            lo = bounds[j]
-            hi = bounds[j + 1]
-            n = hi - lo
-            a = ar[B * 3 * lo:B * 3 * hi].reshape((B, 3 * n))
-            np.dot(hs[t], w_rows[H * 3 * lo:H * 3 * hi].reshape((H, 3 * n)), a)
-            for b in range(B):
-                _gates_forward(xw[t, b], a[b], bias_hh, hs[t, b], hs[t + 1, b], gates[t, b],
-                               ah_n[t, b], lo, n, H)
+# saved (T, B, 4H): the activated gates r, z, n in [:3H], W_hn h + b_hn in [3H:]
+
+@njit
+def _forward_row(xw, t, b, ar, bias, hs, cs, saved, flag):
+    H = hs.shape[2]
+    s = saved[t, b]
+    _gates_forward(xw[t, b], ar, bias, hs[t, b], hs[t + 1, b], s[:3 * H], s[3 * H:], 0, H, H)
 
 
-@njit(parallel=True)
-def _backward_full(dhs, hs, gates, ah_n, w_cols, bounds, dxw, dhw, dh0):
-    """Full BPTT. dh0 holds dh_n on entry; it carries the direct path and ends as dh0."""
-    T, B, H = dhs.shape
-    G3 = 3 * H
-    P = bounds.shape[0] - 1
-    dhbuf = np.empty(B * H, dhs.dtype)
-    direct = dh0
-    for t in range(T - 1, -1, -1):
-        for j in prange(P):
-            lo = bounds[j]
-            hi = bounds[j + 1]
-            n = hi - lo
-            dh = dhbuf[B * lo:B * hi].reshape((B, n))
-            if t == T - 1:
-                dh[:] = 0
-            else:
-                np.dot(dhw[t + 1], w_cols[G3 * lo:G3 * hi].reshape((G3, n)), dh)
-            for b in range(B):
-                _gates_backward(dh[b], dhs[t, b], direct[b], gates[t, b], ah_n[t, b], hs[t, b],
-                                dxw[t, b], dhw[t, b], direct[b], lo, n, H)
-    for j in prange(P):
-        lo = bounds[j]
-        hi = bounds[j + 1]
-        n = hi - lo
-        dh = dhbuf[B * lo:B * hi].reshape((B, n))
-        np.dot(dhw[0], w_cols[G3 * lo:G3 * hi].reshape((G3, n)), dh)
-        for b in range(B):
-            for u in range(n):
-                dh0[b, lo + u] += dh[b, u]
+@njit
+def _backward_row(t, b, dh, dh_ext, direct_in, direct_out, hs, cs, saved, dx_row, dh_row,
+                  scratch, flag):
+    H = hs.shape[2]
+    s = saved[t, b]
+    _gates_backward(dh, dh_ext, direct_in, s[:3 * H], s[3 * H:], hs[t, b], dx_row, dh_row,
+                    direct_out, 0, H, H)
 
 
-@njit(parallel=True)
-def _backward_window(dhs, dh_n, hs, gates, ah_n, w_cols, bounds, k, dxw, dhw, dh0):
-    """Windowed truncation (k < T), as ``lstm._backward_window``; the direct path is carried
-    per age like the LSTM's dc. dxw and dhw must be zero on entry."""
-    T, B, H = dhs.shape
-    G3 = 3 * H
-    P = bounds.shape[0] - 1
-    K1 = k + 1
-    dpre = np.zeros((2, K1, B, G3), dhs.dtype)        # per-age dhw, double-buffered
-    dxa = np.empty((K1, B, G3), dhs.dtype)            # per-age dxw
-    direct = np.zeros((K1 + 1, B, H), dhs.dtype)      # incoming direct gradient per age
-    dhbuf = np.empty(K1 * B * H, dhs.dtype)
-    zeros = np.zeros(H, dhs.dtype)
-    na = 1
-    for t in range(T - 1, -1, -1):
-        na = min(k, T - 1 - t) + 1
-        cur = t % 2
-        prev = 1 - cur
-        for j in prange(P):
-            lo = bounds[j]
-            hi = bounds[j + 1]
-            n = hi - lo
-            dh = dhbuf[K1 * B * lo:K1 * B * hi].reshape((K1 * B, n))
-            if na > 1:
-                np.dot(dpre[prev, 0:na - 1].reshape(((na - 1) * B, G3)),
-                       w_cols[G3 * lo:G3 * hi].reshape((G3, n)), dh[B:na * B])
-            for b in range(B):
-                for u in range(n):
-                    dh[b, u] = 0
-                    direct[0, b, lo + u] = dh_n[b, lo + u] if t == T - 1 else 0
-            for a in range(na - 1, -1, -1):
-                for b in range(B):
-                    _gates_backward(dh[a * B + b], dhs[t, b] if a == 0 else zeros, direct[a, b],
-                                    gates[t, b], ah_n[t, b], hs[t, b], dxa[a, b],
-                                    dpre[cur, a, b], direct[a + 1, b], lo, n, H)
-                    _add_gate_blocks(dxw[t, b], dxa[a, b], lo, n, H, 3)
-                    _add_gate_blocks(dhw[t, b], dpre[cur, a, b], lo, n, H, 3)
-    m = min(k, na)
-    for j in prange(P):
-        lo = bounds[j]
-        hi = bounds[j + 1]
-        n = hi - lo
-        dh = dhbuf[K1 * B * lo:K1 * B * hi].reshape((K1 * B, n))
-        if m > 0:
-            np.dot(dpre[0, 0:m].reshape((m * B, G3)), w_cols[G3 * lo:G3 * hi].reshape((G3, n)),
-                   dh[0:m * B])
-        for b in range(B):
-            for u in range(n):
-                s = 0.0
-                for a in range(m):
-                    s += dh[a * B + b, u] + direct[a + 1, b, lo + u]
-                dh0[b, lo + u] = s
+_forward = make_forward(_forward_row)
+_backward_full = make_backward(_backward_row, STATE_IN_DH, True)
+_backward_window = make_backward_window(_backward_row, STATE_IN_DH, True)
 
 
 # ---------------------------------------------------------------- step API
@@ -243,15 +162,12 @@ def gru_forward_proj(xw, h0, weight_hh, bias_hh):
     _, H, dtype = ck.check_cell_params(GATES, None, weight_hh, None, bias_hh)
     T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
     ck.check_state("h0", h0, B, H, dtype)
-    bounds = chunk_bounds(H, rows=B, gates=GATES)
     hs = np.empty((T + 1, B, H), dtype)
-    gates = np.empty((T, B, GATES * H), dtype)
-    ah_n = np.empty((T, B, H), dtype)
+    saved = np.empty((T, B, (GATES + 1) * H), dtype)
     hs[0] = h0
-    with blas_single_threaded():
-        _forward(np.ascontiguousarray(xw), np.ascontiguousarray(bias_hh),
-                 rows_by_chunk(weight_hh, GATES, bounds), bounds, hs, gates, ah_n)
-    return hs[1:], GRUCache(hs, gates, ah_n, weight_hh)
+    _forward(np.ascontiguousarray(xw), np.ascontiguousarray(bias_hh), pack_forward(weight_hh),
+             split_rows(B, T * B * GATES * H * H), hs, hs, saved, False)
+    return hs[1:], GRUCache(hs, saved[..., :GATES * H], saved[..., GATES * H:], weight_hh)
 
 
 def gru_backward_proj(dhs, cache, dh_n=None, truncate=None):
@@ -265,21 +181,24 @@ def gru_backward_proj(dhs, cache, dh_n=None, truncate=None):
     dh_n = np.zeros((B, H), dtype) if dh_n is None else ck.check_state(
         "dh_n", dh_n, B, H, dtype, finite=False)
     truncate = ck.check_truncate(truncate)
-    bounds = chunk_bounds(H, rows=B * ages(T, truncate), gates=GATES)
-    w_cols = cols_by_chunk(c.weight_hh, bounds)
+    saved = c.gates.base if c.gates.base is not None and c.gates.base is c.ah_n.base else None
+    if saved is None or saved.shape != (T, B, (GATES + 1) * H):
+        saved = np.concatenate([c.gates, c.ah_n], axis=2)      # a cache built by hand
+    wp = pack_backward(c.weight_hh)
+    split = split_rows(B, T * B * ages(T, truncate) * GATES * H * H)
     dhs = np.ascontiguousarray(dhs)
-    with blas_single_threaded():
-        if truncate is None or truncate >= T:
-            dxw = np.empty((T, B, GATES * H), dtype)
-            dhw = np.empty((T, B, GATES * H), dtype)
-            dh0 = np.array(dh_n, dtype, copy=True, order="C")
-            _backward_full(dhs, c.hs, c.gates, c.ah_n, w_cols, bounds, dxw, dhw, dh0)
-        else:
-            dxw = np.zeros((T, B, GATES * H), dtype)
-            dhw = np.zeros((T, B, GATES * H), dtype)
-            dh0 = np.empty((B, H), dtype)
-            _backward_window(dhs, np.ascontiguousarray(dh_n), c.hs, c.gates, c.ah_n, w_cols,
-                             bounds, truncate, dxw, dhw, dh0)
+    dh_n = np.ascontiguousarray(dh_n)
+    direct = np.zeros((B, H), dtype)          # the direct path (through z) starts at zero
+    dh0 = np.empty((B, H), dtype)
+    if truncate is None or truncate >= T:
+        dxw = np.empty((T, B, GATES * H), dtype)
+        dhw = np.empty((T, B, GATES * H), dtype)
+        _backward_full(dhs, dh_n, direct, c.hs, c.hs, saved, wp, split, dxw, dhw, dh0, False)
+    else:
+        dxw = np.zeros((T, B, GATES * H), dtype)
+        dhw = np.zeros((T, B, GATES * H), dtype)
+        _backward_window(dhs, dh_n, direct, c.hs, c.hs, saved, wp, split, truncate, dxw, dhw,
+                         dh0, np.empty((B, H), dtype), False)
     dweight_hh, dbias_hh = recurrent_grads(dhw, c.hs)
     return dxw, dh0, dweight_hh, dbias_hh
 

@@ -100,16 +100,6 @@ def _gates_backward(dh, dh_ext, dc_in, gr, c_prev, c_row, da, dc_out, dc, lo, n,
         dco[u] = flush(dc[u] * f[u], dco)
 
 
-@njit
-def _add_gate_blocks(dst, src, lo, n, H, G):
-    """dst[q*H + lo : q*H + lo + n] += src[...] for every gate block q."""
-    for q in range(G):
-        d = dst[q * H + lo:q * H + lo + n]
-        s = src[q * H + lo:q * H + lo + n]
-        for u in range(n):
-            d[u] += s[u]
-
-
 # ---------------------------------------------------------------- the cell in the time loops
 
 @njit

@@ -12,10 +12,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
-from ._blocks import (ages, blas_single_threaded, chunk_bounds, cols_by_chunk, input_grads,
-                      input_projection, njit, prange, recurrent_grads, rows_by_chunk)
+from ._blocks import ages, input_grads, input_projection, njit, recurrent_grads
+from ._bptt import (NO_STATE, make_backward, make_backward_window, make_forward, pack_backward,
+                    pack_forward, split_rows)
 from ._math import flush, tanh
-from .lstm import _add_gate_blocks
 
 GATES = 1
 
@@ -54,100 +54,22 @@ def _act_backward(dh_in, dh_ext, h_row, da_row, lo, n, relu):
             da[u] = flush((dh_in[u] + ext[u]) * (1 - h[u] * h[u]), da)
 
 
-# ---------------------------------------------------------------- time loops
+# ---------------------------------------------------------------- the cell in the time loops
 
-@njit(parallel=True)
-def _forward(xw, bias_hh, w_rows, bounds, relu, hs):
-    T, B, H = xw.shape
-    P = bounds.shape[0] - 1
-    ar = np.empty(B * H, xw.dtype)
-    for t in range(T):
-        for j in prange(P):
-            lo = bounds[j]
-            hi = bounds[j + 1]
-            n = hi - lo
-            a = ar[B * lo:B * hi].reshape((B, n))
-            np.dot(hs[t], w_rows[H * lo:H * hi].reshape((H, n)), a)
-            for b in range(B):
-                _act_forward(xw[t, b], a[b], bias_hh, hs[t + 1, b], lo, n, relu)
+@njit
+def _forward_row(xw, t, b, ar, bias, hs, cs, saved, relu):
+    _act_forward(xw[t, b], ar, bias, hs[t + 1, b], 0, hs.shape[2], relu)
 
 
-@njit(parallel=True)
-def _backward_full(dhs, dh_n, hs, w_cols, bounds, relu, dxw, dh0):
-    T, B, H = dhs.shape
-    P = bounds.shape[0] - 1
-    dhbuf = np.empty(B * H, dhs.dtype)
-    for t in range(T - 1, -1, -1):
-        for j in prange(P):
-            lo = bounds[j]
-            hi = bounds[j + 1]
-            n = hi - lo
-            dh = dhbuf[B * lo:B * hi].reshape((B, n))
-            if t == T - 1:
-                for b in range(B):
-                    for u in range(n):
-                        dh[b, u] = dh_n[b, lo + u]
-            else:
-                np.dot(dxw[t + 1], w_cols[H * lo:H * hi].reshape((H, n)), dh)
-            for b in range(B):
-                _act_backward(dh[b], dhs[t, b], hs[t + 1, b], dxw[t, b], lo, n, relu)
-    for j in prange(P):
-        lo = bounds[j]
-        hi = bounds[j + 1]
-        n = hi - lo
-        dh = dhbuf[B * lo:B * hi].reshape((B, n))
-        np.dot(dxw[0], w_cols[H * lo:H * hi].reshape((H, n)), dh)
-        for b in range(B):
-            for u in range(n):
-                dh0[b, lo + u] = dh[b, u]
+@njit
+def _backward_row(t, b, dh, dh_ext, ds_in, ds_out, hs, cs, saved, dx_row, dh_row, scratch,
+                  relu):
+    _act_backward(dh, dh_ext, hs[t + 1, b], dh_row, 0, hs.shape[2], relu)
 
 
-@njit(parallel=True)
-def _backward_window(dhs, dh_n, hs, w_cols, bounds, relu, k, dxw, dh0):
-    """Windowed truncation (k < T), as ``lstm._backward_window``. dxw zero on entry."""
-    T, B, H = dhs.shape
-    P = bounds.shape[0] - 1
-    K1 = k + 1
-    dpre = np.zeros((2, K1, B, H), dhs.dtype)
-    dhbuf = np.empty(K1 * B * H, dhs.dtype)
-    zeros = np.zeros(H, dhs.dtype)
-    na = 1
-    for t in range(T - 1, -1, -1):
-        na = min(k, T - 1 - t) + 1
-        cur = t % 2
-        prev = 1 - cur
-        for j in prange(P):
-            lo = bounds[j]
-            hi = bounds[j + 1]
-            n = hi - lo
-            dh = dhbuf[K1 * B * lo:K1 * B * hi].reshape((K1 * B, n))
-            if na > 1:
-                np.dot(dpre[prev, 0:na - 1].reshape(((na - 1) * B, H)),
-                       w_cols[H * lo:H * hi].reshape((H, n)), dh[B:na * B])
-            for b in range(B):
-                for u in range(n):
-                    dh[b, u] = dh_n[b, lo + u] if t == T - 1 else 0
-            for a in range(na):
-                for b in range(B):
-                    dpa = dpre[cur, a, b]
-                    _act_backward(dh[a * B + b], dhs[t, b] if a == 0 else zeros, hs[t + 1, b],
-                                  dpa, lo, n, relu)
-                    _add_gate_blocks(dxw[t, b], dpa, lo, n, H, 1)
-    m = min(k, na)
-    for j in prange(P):
-        lo = bounds[j]
-        hi = bounds[j + 1]
-        n = hi - lo
-        dh = dhbuf[K1 * B * lo:K1 * B * hi].reshape((K1 * B, n))
-        if m > 0:
-            np.dot(dpre[0, 0:m].reshape((m * B, H)), w_cols[H * lo:H * hi].reshape((H, n)),
-                   dh[0:m * B])
-        for b in range(B):
-            for u in range(n):
-                s = 0.0
-                for a in range(m):
-                    s += dh[a * B + b, u]
-                dh0[b, lo + u] = s
+_forward = make_forward(_forward_row)
+_backward_full = make_backward(_backward_row, NO_STATE, False)
+_backward_window = make_backward_window(_backward_row, NO_STATE, False)
 
 
 # ---------------------------------------------------------------- step API
@@ -194,12 +116,10 @@ def rnn_forward_proj(xw, h0, weight_hh, bias_hh, nonlinearity="tanh"):
     ck.check_nonlinearity(nonlinearity)
     T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
     ck.check_state("h0", h0, B, H, dtype)
-    bounds = chunk_bounds(H, rows=B, gates=GATES)
     hs = np.empty((T + 1, B, H), dtype)
     hs[0] = h0
-    with blas_single_threaded():
-        _forward(np.ascontiguousarray(xw), np.ascontiguousarray(bias_hh),
-                 rows_by_chunk(weight_hh, GATES, bounds), bounds, nonlinearity == "relu", hs)
+    _forward(np.ascontiguousarray(xw), np.ascontiguousarray(bias_hh), pack_forward(weight_hh),
+             split_rows(B, T * B * H * H), hs, hs, hs, nonlinearity == "relu")
     return hs[1:], RNNCache(hs, weight_hh, nonlinearity)
 
 
@@ -214,19 +134,20 @@ def rnn_backward_proj(dhs, cache, dh_n=None, truncate=None):
     dh_n = np.zeros((B, H), dtype) if dh_n is None else ck.check_state(
         "dh_n", dh_n, B, H, dtype, finite=False)
     truncate = ck.check_truncate(truncate)
-    bounds = chunk_bounds(H, rows=B * ages(T, truncate), gates=GATES)
-    w_cols = cols_by_chunk(c.weight_hh, bounds)
+    wp = pack_backward(c.weight_hh)
+    split = split_rows(B, T * B * ages(T, truncate) * H * H)
     relu = c.nonlinearity == "relu"
     dh0 = np.empty((B, H), dtype)
     dhs = np.ascontiguousarray(dhs)
     dh_n = np.ascontiguousarray(dh_n)
-    with blas_single_threaded():
-        if truncate is None or truncate >= T:
-            dxw = np.empty((T, B, H), dtype)
-            _backward_full(dhs, dh_n, c.hs, w_cols, bounds, relu, dxw, dh0)
-        else:
-            dxw = np.zeros((T, B, H), dtype)
-            _backward_window(dhs, dh_n, c.hs, w_cols, bounds, relu, truncate, dxw, dh0)
+    unused = np.zeros((B, H), dtype)         # no second state
+    if truncate is None or truncate >= T:
+        dxw = np.empty((T, B, H), dtype)
+        _backward_full(dhs, dh_n, unused, c.hs, c.hs, c.hs, wp, split, dxw, dxw, dh0, relu)
+    else:
+        dxw = np.zeros((T, B, H), dtype)
+        _backward_window(dhs, dh_n, unused, c.hs, c.hs, c.hs, wp, split, truncate, dxw, dxw,
+                         dh0, np.empty((B, H), dtype), relu)
     dweight_hh, dbias_hh = recurrent_grads(dxw, c.hs)
     return dxw, dh0, dweight_hh, dbias_hh
 
