@@ -109,6 +109,54 @@ def sgemm_peak(repeat, n=1024):
     return 2 * n ** 3 / t
 
 
+@_jit.njit
+def _product_loop(a, wp, c, steps):
+    """The per-step product as the time loops run it: row blocks of at most MR_MAX rows."""
+    from .kernels._gemm import MR_MAX, gemm_rows  # noqa: F811  (resolved at compile time)
+    M = a.shape[0]
+    nb = (M + MR_MAX - 1) // MR_MAX
+    for _ in range(steps):
+        for i in range(nb):
+            r0 = i * M // nb
+            gemm_rows(a, r0, (i + 1) * M // nb - r0, wp, c)
+
+
+def product_gflops(M, K, N, dtype=np.float32, repeat=3, steps=50):
+    """GFLOP/s of the packed micro-GEMM on one thread: M rows (K, N) as in one time step,
+    repeated ``steps`` times (the weights stay packed, as in a time loop)."""
+    from .kernels._gemm import MR_MAX, pack_panels
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    wp = pack_panels(rng.standard_normal((K, N)).astype(dtype))
+    c = np.empty((MR_MAX, wp.shape[0] * wp.shape[2]), dtype)
+    _jit.set_num_threads(1)
+    try:
+        t = best_time(lambda: _product_loop(a, wp, c, steps), repeat, 0.1)
+    finally:
+        _jit.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    return 2 * M * K * N * steps / t / 1e9
+
+
+def product_report(H=128, G=4, B=50, threads=2, dtype=np.float32, repeat=3):
+    """The per-step products of a G-gate cell (rows per thread = B / threads) next to the same
+    product's single-core peak, measured at large M (600 rows)."""
+    rows = max(1, B // threads)
+    fwd = product_gflops(rows, H, G * H, dtype, repeat)
+    bwd = product_gflops(rows, G * H, H, dtype, repeat)
+    peak = max(product_gflops(600, 512, 512, dtype, repeat, steps=2),
+               product_gflops(600, H, G * H, dtype, repeat, steps=2))
+    return {"rows": rows, "H": H, "G": G, "forward_gflops": fwd, "backward_gflops": bwd,
+            "peak_gflops": peak, "forward_fraction": fwd / peak, "backward_fraction": bwd / peak}
+
+
+def format_product(p):
+    return (f"per-step product (1 thread, {p['rows']} rows, H={p['H']}, {p['G']} gates): forward "
+            f"{p['forward_gflops']:.0f} GFLOP/s ({p['forward_fraction'] * 100:.0f}% of peak), "
+            f"backward {p['backward_gflops']:.0f} ({p['backward_fraction'] * 100:.0f}%); "
+            f"single-core peak of the same product at M=600: {p['peak_gflops']:.0f} GFLOP/s")
+
+
 def gate_pass_ns(H=256, B=50, dtype=np.float32):
     """ns per gate element of the fused LSTM forward gate pass (single thread)."""
     from .kernels.lstm import _gates_forward
@@ -163,7 +211,9 @@ def run(cells=("lstm", "gru", "rnn"), hidden=(128, 256, 512), batch=50, seq=50, 
                 rows.append(row)
                 if progress:
                     progress(format_row(row))
-    return {"sgemm_gflops": peak / 1e9, "gate_pass_ns": gate_pass_ns(), "rows": rows}
+    return {"sgemm_gflops": peak / 1e9, "gate_pass_ns": gate_pass_ns(),
+            "product": product_report(B=batch, threads=threads, dtype=dtype, repeat=repeat),
+            "rows": rows}
 
 
 def format_row(r):
@@ -202,6 +252,7 @@ def main(args):
     else:
         print(f"SGEMM 1024^3: {res['sgemm_gflops']:.0f} GFLOP/s; "
               f"LSTM gate pass: {res['gate_pass_ns']:.2f} ns per gate element (1 thread)")
+        print(format_product(res["product"]))
     return 0
 
 

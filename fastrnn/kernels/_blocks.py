@@ -1,71 +1,16 @@
-"""Building blocks shared by the cell kernels: the thread plan and split matrix products.
+"""The big products around the time loops, split over numba's threads: the input projection
+of all steps before the loop, the weight gradients over all T*B rows after it, the layers'
+products and the token-table scatter.
 
 Inside a kernel exactly one thread pool owns the cores: numba's. Each of its threads calls a
 single-threaded BLAS (``np.dot``) on its own block, so the two pools never spin against each
-other (see ``fastrnn._jit``).
-
-Per time step the cores share the work by **hidden units**: thread j owns units
-``bounds[j]:bounds[j+1]`` of every gate, computes their recurrent pre-activations with one
-product against a contiguous block of weight rows and applies the fused gate math to them, so a
-step costs one parallel region and no thread waits for another's gates. This works for every
-batch size, B = 1 included.
+other (see ``fastrnn._jit``). The time loops themselves are in ``_bptt``.
 """
-
-import functools
 
 import numba
 import numpy as np
 
 from .._jit import blas_single_threaded, njit, prange  # noqa: F401  (re-exported)
-
-ALIGN = 8           # chunk widths are multiples of 8 (one 256-bit float32 register)
-# Fewest multiply-adds per step worth a thread: below ~2^18 a second thread costs more in
-# synchronisation than it saves (measured, LSTM fwd+bwd, 1 vs 2 threads: H=128 B=1 0.65x,
-# H=256 B=1 0.70x, H=128 B=4 0.97x, H=128 B=8 1.12x, H=512 B=1 1.44x).
-MIN_MACS_PER_THREAD = 1 << 18
-
-
-def chunk_bounds(H, threads=None, rows=None, gates=1):
-    """Split H hidden units into one contiguous, aligned block per thread -> int64 (P+1,).
-    With ``rows`` (batch rows multiplied per step) and ``gates``, small steps use fewer
-    threads: each thread gets at least MIN_MACS_PER_THREAD multiply-adds per step."""
-    threads = numba.get_num_threads() if threads is None else threads
-    if rows is not None:
-        threads = min(threads, max(1, rows * gates * H * H // MIN_MACS_PER_THREAD))
-    return _bounds(H, max(1, min(threads, H // (2 * ALIGN))))
-
-
-@functools.lru_cache(maxsize=256)
-def _bounds(H, P):
-    units = max(ALIGN, round(H / P / ALIGN) * ALIGN) if P > 1 else H
-    bounds = np.minimum(np.arange(P + 1) * units, H)
-    bounds[-1] = H
-    return np.unique(bounds).astype(np.int64)   # shared between calls: read, never written
-
-
-def ages(T, truncate):
-    """Gradient rows per batch row that one backward step multiplies: 1 for full BPTT, the
-    k+1 "ages" of windowed truncation otherwise."""
-    return 1 if truncate is None or truncate >= T else truncate + 1
-
-
-def rows_by_chunk(w, gates, bounds):
-    """For the forward: chunk j's weight rows (gate 0's units lo..hi, then gate 1's, ...),
-    transposed to a C-contiguous (H, G*(hi-lo)) block, concatenated flat (chunk j's block
-    starts at offset H*G*lo). ``h @ block`` then gives the chunk's recurrent pre-activations
-    in one plain (non-transposed) product, the fastest BLAS case at small batch."""
-    H = w.shape[0] // gates
-    w3 = w.reshape(gates, H, -1)
-    return np.concatenate([np.ascontiguousarray(w3[:, lo:hi].reshape(-1, w.shape[1]).T).ravel()
-                           for lo, hi in zip(bounds[:-1], bounds[1:])])
-
-
-def cols_by_chunk(w, bounds):
-    """Columns lo..hi of w (G*H, H) for each chunk, each block C-contiguous, concatenated
-    flat: chunk j's (G*H, hi-lo) block starts at offset G*H*lo."""
-    return np.concatenate([np.ascontiguousarray(w[:, lo:hi]).ravel()
-                           for lo, hi in zip(bounds[:-1], bounds[1:])])
-
 
 # ---------------------------------------------------------------- split products
 

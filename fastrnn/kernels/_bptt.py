@@ -30,10 +30,12 @@ A cell plugs in two row functions (njit), made into the three loops by the facto
 1 its own output (LSTM: dc_n in, dc0 out), 2 a part of dh (GRU: it is added to dh0).
 """
 
+import types
+
 import numba
 import numpy as np
 
-from .._jit import DISABLED, njit, prange
+from .._jit import njit, prange
 from ._gemm import MR_MAX, gemm_rows, pack_panels
 
 NO_STATE, OWN_STATE, STATE_IN_DH = 0, 1, 2
@@ -51,10 +53,32 @@ def split_rows(B, macs, threads=None):
     return (np.arange(P + 1, dtype=np.int64) * B) // P
 
 
+def ages(T, truncate):
+    """Gradient rows per batch row that one backward step multiplies: 1 for full BPTT, the
+    k+1 "ages" of windowed truncation otherwise."""
+    return 1 if truncate is None or truncate >= T else truncate + 1
+
+
+def _parallel_and_serial(loop, split_arg):
+    """Compile the loop twice: with a parallel region (prange over threads) and without one
+    (one thread: a region would only add its launch, ~4 us). The call picks by the split.
+    The serial copy gets its own name, so numba's cache keeps the two apart."""
+    serial = types.FunctionType(loop.__code__, loop.__globals__, loop.__name__ + "_serial",
+                                loop.__defaults__, loop.__closure__)
+    serial.__qualname__ = loop.__qualname__ + "_serial"
+    run_parallel = njit(parallel=True)(loop)
+    run_serial = njit(serial)
+
+    def run(*args):
+        return (run_serial if args[split_arg].shape[0] == 2 else run_parallel)(*args)
+
+    run.parallel, run.serial = run_parallel, run_serial
+    return run
+
+
 def make_forward(forward_row):
     """The forward time loop of a cell; see the module docstring."""
 
-    @njit(parallel=True)
     def forward(xw, bias_hh, wp, split, hs, cs, saved, flag):
         T = xw.shape[0]
         P = split.shape[0] - 1
@@ -72,7 +96,7 @@ def make_forward(forward_row):
                     for r in range(m):
                         forward_row(xw, t, r0 + r, ar[r], bias_hh, hs, cs, saved, flag)
 
-    return forward
+    return _parallel_and_serial(forward, 3)
 
 
 def make_backward(backward_row, STATE, SEPARATE):
@@ -80,7 +104,6 @@ def make_backward(backward_row, STATE, SEPARATE):
     dh0, flag)``: ds0 holds the final state gradient on entry (zeros unless OWN_STATE) and
     ends as the initial one; dhw is dxw unless SEPARATE."""
 
-    @njit(parallel=True)
     def backward(dhs, dh_n, ds0, hs, cs, saved, wp, split, dxw, dhw, dh0, flag):
         T, B, H = dhs.shape
         P = split.shape[0] - 1
@@ -119,15 +142,14 @@ def make_backward(backward_row, STATE, SEPARATE):
                         for u in range(H):
                             d[u] = g[u]
 
-    return backward
+    return _parallel_and_serial(backward, 7)
 
 
 def make_backward_window(backward_row, STATE, SEPARATE):
     """Windowed truncation (k < T) -> ``backward(dhs, dh_n, ds_n, hs, cs, saved, wp, split, k,
     dxw, dhw, dh0, ds0, flag)``; dxw and dhw (dhw is dxw unless SEPARATE) zero on entry."""
 
-    @njit(parallel=True)
-    def backward(dhs, dh_n, ds_n, hs, cs, saved, wp, split, k, dxw, dhw, dh0, ds0, flag):
+    def backward_window(dhs, dh_n, ds_n, hs, cs, saved, wp, split, k, dxw, dhw, dh0, ds0, flag):
         T, B, H = dhs.shape
         GH = dxw.shape[2]
         P = split.shape[0] - 1
@@ -202,7 +224,7 @@ def make_backward_window(backward_row, STATE, SEPARATE):
                             for u in range(H):
                                 o[u] += s[u]
 
-    return backward
+    return _parallel_and_serial(backward_window, 7)
 
 
 def pack_forward(weight_hh):
@@ -215,5 +237,3 @@ def pack_backward(weight_hh):
     return pack_panels(weight_hh)
 
 
-__all__ = ["make_forward", "make_backward", "make_backward_window", "split_rows",
-           "pack_forward", "pack_backward", "DISABLED"]

@@ -12,9 +12,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
-from ._blocks import ages, input_grads, input_projection, njit, recurrent_grads
-from ._bptt import (NO_STATE, make_backward, make_backward_window, make_forward, pack_backward,
-                    pack_forward, split_rows)
+from ._blocks import input_grads, input_projection, njit, recurrent_grads
+from ._bptt import (NO_STATE, ages, make_backward, make_backward_window, make_forward,
+                    pack_backward, pack_forward, split_rows)
 from ._math import flush, tanh
 
 GATES = 1

@@ -11,7 +11,7 @@ import pytest
 
 import fastrnn
 import fastrnn.kernels as K
-from fastrnn.kernels import _blocks
+from fastrnn.kernels import _bptt
 from cells import CELL_NAMES, Cell, rel_err
 
 
@@ -88,12 +88,14 @@ def test_set_num_threads_validates():
         fastrnn.set_num_threads(0)
 
 
-def test_small_steps_run_on_one_thread(monkeypatch):
-    monkeypatch.setattr(_blocks, "MIN_MACS_PER_THREAD", 1 << 18)
-    # LSTM H=128: B=1 is 65k multiply-adds per step (one thread), B=50 is 3.3M (two)
-    assert list(_blocks.chunk_bounds(128, threads=2, rows=1, gates=4)) == [0, 128]
-    assert list(_blocks.chunk_bounds(128, threads=2, rows=50, gates=4)) == [0, 64, 128]
-    assert list(_blocks.chunk_bounds(128, threads=2)) == [0, 64, 128]
+def test_thread_split_by_batch_rows(monkeypatch):
+    monkeypatch.setattr(_bptt, "MIN_MACS_PER_THREAD", 1 << 20)
+    # each thread owns whole batch rows; B=1 and small calls run on one thread (no region)
+    assert list(_bptt.split_rows(1, 1 << 30, threads=2)) == [0, 1]
+    assert list(_bptt.split_rows(50, 1 << 19, threads=2)) == [0, 50]
+    assert list(_bptt.split_rows(50, 1 << 30, threads=2)) == [0, 25, 50]
+    assert list(_bptt.split_rows(7, 1 << 30, threads=2)) == [0, 3, 7]
+    assert list(_bptt.split_rows(3, 1 << 30, threads=4)) == [0, 1, 2, 3]
     # windowed truncation multiplies k+1 ages per step
-    assert _blocks.ages(50, None) == 1 and _blocks.ages(50, 50) == 1
-    assert _blocks.ages(50, 4) == 5
+    assert _bptt.ages(50, None) == 1 and _bptt.ages(50, 50) == 1
+    assert _bptt.ages(50, 4) == 5

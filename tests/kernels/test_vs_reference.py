@@ -12,8 +12,11 @@ import fastrnn.reference as R
 from cells import CELL_NAMES, Cell, rel_err
 
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
-# (T, B, D, H): T=1, B=1, H=1, D != H, odd sizes, and H large enough for 2 thread chunks
-SHAPES = [(1, 1, 1, 1), (5, 3, 4, 7), (4, 1, 5, 33), (6, 2, 3, 40), (3, 5, 17, 16)]
+# (T, B, D, H): T=1, B=1, H=1, D != H, odd sizes; batches that split unevenly over 2 threads
+# and into row blocks of the micro-GEMM (B = 3, 7, 33), H not a multiple of the packed panel
+# width (1, 7, 17, 33, 100)
+SHAPES = [(1, 1, 1, 1), (5, 3, 4, 7), (4, 1, 5, 33), (6, 2, 3, 40), (3, 5, 17, 16),
+          (4, 7, 3, 17), (3, 33, 2, 100)]
 
 
 def problem(name, shape, dtype, seed=0):
