@@ -13,6 +13,7 @@ import numpy as np
 from . import _jit
 from . import kernels as K
 from . import reference as R
+from .kernels._gemm import MR_MAX, gemm_rows, pack_panels
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -112,7 +113,6 @@ def sgemm_peak(repeat, n=1024):
 @_jit.njit
 def _product_loop(a, wp, c, steps):
     """The per-step product as the time loops run it: row blocks of at most MR_MAX rows."""
-    from .kernels._gemm import MR_MAX, gemm_rows  # noqa: F811  (resolved at compile time)
     M = a.shape[0]
     nb = (M + MR_MAX - 1) // MR_MAX
     for _ in range(steps):
@@ -124,8 +124,6 @@ def _product_loop(a, wp, c, steps):
 def product_gflops(M, K, N, dtype=np.float32, repeat=3, steps=50):
     """GFLOP/s of the packed micro-GEMM on one thread: M rows (K, N) as in one time step,
     repeated ``steps`` times (the weights stay packed, as in a time loop)."""
-    from .kernels._gemm import MR_MAX, pack_panels
-
     rng = np.random.default_rng(0)
     a = rng.standard_normal((M, K)).astype(dtype)
     wp = pack_panels(rng.standard_normal((K, N)).astype(dtype))
