@@ -24,8 +24,17 @@ from numba.extending import intrinsic
 from .._jit import DISABLED, njit
 
 def _host_vector_bytes():
-    """64 on a CPU with AVX-512 (32 zmm registers), else 32 (AVX2: 16 ymm registers)."""
+    """64 on a CPU with AVX-512 (32 zmm registers), else 32 (AVX2: 16 ymm registers).
+    ``FASTRNN_VECTOR_BYTES=32|64`` overrides it, for testing the other layout (LLVM splits
+    wider vectors); use it with a NUMBA_CACHE_DIR of its own, since numba's cache keys on
+    the CPU, not on this choice."""
+    import os
+
     import llvmlite.binding as llvm
+
+    forced = os.environ.get("FASTRNN_VECTOR_BYTES")
+    if forced in ("32", "64"):
+        return int(forced)
     try:
         features = llvm.get_host_cpu_features()
     except RuntimeError:
