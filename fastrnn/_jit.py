@@ -23,10 +23,12 @@
 
 import contextlib
 import ctypes
+import functools
 import glob
 import os
 import sys
 import threading
+import types
 
 import numba
 from numba import prange  # noqa: F401  (re-exported for the kernels)
@@ -68,6 +70,27 @@ def njit(*args, parallel=False, **kwargs):
     if args and callable(args[0]):
         return numba.njit(**opts)(args[0])
     return numba.njit(*args, **opts)
+
+
+def parallel_or_serial(serial_when):
+    """Decorator: compile ``fn`` twice, with a parallel region (``prange`` over threads) and
+    without one, and run the serial copy when ``serial_when(*args)`` is true (one thread: a
+    region would only add its launch and the workers' wake-up). The serial copy gets a name of
+    its own, so numba's cache keeps the two apart."""
+    def wrap(fn):
+        serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
+                                    fn.__defaults__, fn.__closure__)
+        serial.__qualname__ = fn.__qualname__ + "_serial"
+        run_parallel = njit(parallel=True)(fn)
+        run_serial = njit(serial)
+
+        @functools.wraps(fn)
+        def run(*args):
+            return (run_serial if serial_when(*args) else run_parallel)(*args)
+
+        run.parallel, run.serial = run_parallel, run_serial
+        return run
+    return wrap
 
 
 def set_num_threads(n):

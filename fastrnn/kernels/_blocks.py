@@ -10,11 +10,24 @@ other (see ``fastrnn._jit``). The time loops themselves are in ``_bptt``.
 import numba
 import numpy as np
 
-from .._jit import blas_single_threaded, njit, prange  # noqa: F401  (re-exported)
+from .._jit import blas_single_threaded, njit, parallel_or_serial, prange  # noqa: F401
+
+# Fewest multiply-adds per thread worth a parallel region: smaller products run serially (one
+# compiled call, no region). Shared with the time loops (``_bptt``).
+MIN_MACS_PER_THREAD = 1 << 20
+
+
+def threads_for(macs, threads=None):
+    """Threads for a product of ``macs`` multiply-adds: at least MIN_MACS_PER_THREAD each."""
+    threads = numba.get_num_threads() if threads is None else threads
+    return max(1, min(threads, macs // MIN_MACS_PER_THREAD))
+
+
+_serial_on_one_thread = parallel_or_serial(lambda *args: args[-1] == 1)
 
 # ---------------------------------------------------------------- split products
 
-@njit(parallel=True)
+@_serial_on_one_thread
 def linear_rows(a, bT, bias, out, threads):
     """out (M, N) = a (M, K) @ bT (K, N) + bias (N,), rows split over the threads."""
     M = a.shape[0]
@@ -30,7 +43,7 @@ def linear_rows(a, bT, bias, out, threads):
                 orow[c] += bias[c]
 
 
-@njit(parallel=True)
+@_serial_on_one_thread
 def matmul_rows(a, b, out, threads):
     """out (M, N) = a (M, K) @ b (K, N), rows split over the threads."""
     M = a.shape[0]
@@ -41,7 +54,7 @@ def matmul_rows(a, b, out, threads):
         np.dot(a[lo:hi], b, out[lo:hi])
 
 
-@njit(parallel=True)
+@_serial_on_one_thread
 def matmul_tn_colsum(a, b, out, colsum, threads):
     """out (M, N) = a (K, M)^T @ b (K, N) and colsum (M,) = a.sum(axis=0), split over K.
 
@@ -85,7 +98,7 @@ def input_projection(x, weight_ih, bias_ih):
         # weight_ih.T copied C-contiguous: a plain operand is BLAS's fastest case
         linear_rows(np.ascontiguousarray(x).reshape(T * B, D),
                     np.ascontiguousarray(weight_ih.T), np.ascontiguousarray(bias_ih),
-                    xw.reshape(T * B, -1), numba.get_num_threads())
+                    xw.reshape(T * B, -1), threads_for(T * B * D * weight_ih.shape[0]))
     return xw
 
 
@@ -98,7 +111,7 @@ def input_grads(dxw, x, weight_ih):
     dweight_ih = np.empty((gh, D), x.dtype)
     dbias_ih = np.empty(gh, x.dtype)
     with blas_single_threaded():
-        threads = numba.get_num_threads()
+        threads = threads_for(T * B * D * gh)
         matmul_rows(dxw2, np.ascontiguousarray(weight_ih), dx.reshape(T * B, D), threads)
         matmul_tn_colsum(dxw2, np.ascontiguousarray(x).reshape(T * B, D), dweight_ih, dbias_ih,
                          threads)
@@ -113,11 +126,11 @@ def recurrent_grads(dhw, hs):
     dbias_hh = np.empty(gh, dhw.dtype)
     with blas_single_threaded():
         matmul_tn_colsum(dhw.reshape(T * B, gh), hs[:T].reshape(T * B, H), dweight_hh, dbias_hh,
-                         numba.get_num_threads())
+                         threads_for(T * B * gh * H))
     return dweight_hh, dbias_hh
 
 
-@njit(parallel=True)
+@_serial_on_one_thread
 def scatter_add_rows(ids, src, out, threads):
     """out[ids[i]] += src[i] for the rows of src (N, C); threads split the columns, so no
     two threads ever add into the same element (the backward of a table gather)."""
@@ -138,4 +151,4 @@ def scatter_add(ids, src, out):
     ids must already be checked to lie in [0, V)."""
     C = out.shape[1]
     scatter_add_rows(np.ascontiguousarray(ids).reshape(-1).astype(np.int64, copy=False),
-                     np.ascontiguousarray(src).reshape(-1, C), out, numba.get_num_threads())
+                     np.ascontiguousarray(src).reshape(-1, C), out, threads_for(src.size))

@@ -30,26 +30,18 @@ A cell plugs in two row functions (njit), made into the three loops by the facto
 1 its own output (LSTM: dc_n in, dc0 out), 2 a part of dh (GRU: it is added to dh0).
 """
 
-import types
-
-import numba
 import numpy as np
 
-from .._jit import njit, prange
+from .._jit import parallel_or_serial, prange
+from ._blocks import threads_for
 from ._gemm import MR_MAX, gemm_rows, pack_panels
 
 NO_STATE, OWN_STATE, STATE_IN_DH = 0, 1, 2
 
-# Fewest multiply-adds per call worth a second thread: below it the parallel region (one per
-# call) costs more than it saves. Measured in the kernel benchmarks (README, "Threads").
-MIN_MACS_PER_THREAD = 1 << 20
-
-
 def split_rows(B, macs, threads=None):
     """Batch rows per thread -> int64 (P+1,) bounds: as many threads as have at least one row
-    and MIN_MACS_PER_THREAD multiply-adds each."""
-    threads = numba.get_num_threads() if threads is None else threads
-    P = max(1, min(threads, B, macs // MIN_MACS_PER_THREAD))
+    and ``_blocks.MIN_MACS_PER_THREAD`` of the call's ``macs`` multiply-adds each."""
+    P = min(B, threads_for(macs, threads))
     return (np.arange(P + 1, dtype=np.int64) * B) // P
 
 
@@ -59,21 +51,8 @@ def ages(T, truncate):
     return 1 if truncate is None or truncate >= T else truncate + 1
 
 
-def _parallel_and_serial(loop, split_arg):
-    """Compile the loop twice: with a parallel region (prange over threads) and without one
-    (one thread: a region would only add its launch, ~4 us). The call picks by the split.
-    The serial copy gets its own name, so numba's cache keeps the two apart."""
-    serial = types.FunctionType(loop.__code__, loop.__globals__, loop.__name__ + "_serial",
-                                loop.__defaults__, loop.__closure__)
-    serial.__qualname__ = loop.__qualname__ + "_serial"
-    run_parallel = njit(parallel=True)(loop)
-    run_serial = njit(serial)
-
-    def run(*args):
-        return (run_serial if args[split_arg].shape[0] == 2 else run_parallel)(*args)
-
-    run.parallel, run.serial = run_parallel, run_serial
-    return run
+def _serial_when_one_chunk(split_arg):
+    return parallel_or_serial(lambda *args: args[split_arg].shape[0] == 2)
 
 
 def make_forward(forward_row):
@@ -96,7 +75,7 @@ def make_forward(forward_row):
                     for r in range(m):
                         forward_row(xw, t, r0 + r, ar[r], bias_hh, hs, cs, saved, flag)
 
-    return _parallel_and_serial(forward, 3)
+    return _serial_when_one_chunk(3)(forward)
 
 
 def make_backward(backward_row, STATE, SEPARATE):
@@ -142,7 +121,7 @@ def make_backward(backward_row, STATE, SEPARATE):
                         for u in range(H):
                             d[u] = g[u]
 
-    return _parallel_and_serial(backward, 7)
+    return _serial_when_one_chunk(7)(backward)
 
 
 def make_backward_window(backward_row, STATE, SEPARATE):
@@ -224,7 +203,7 @@ def make_backward_window(backward_row, STATE, SEPARATE):
                             for u in range(H):
                                 o[u] += s[u]
 
-    return _parallel_and_serial(backward_window, 7)
+    return _serial_when_one_chunk(7)(backward_window)
 
 
 def pack_forward(weight_hh):

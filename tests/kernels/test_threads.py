@@ -11,7 +11,7 @@ import pytest
 
 import fastrnn
 import fastrnn.kernels as K
-from fastrnn.kernels import _bptt
+from fastrnn.kernels import _blocks, _bptt
 from cells import CELL_NAMES, Cell, rel_err
 
 
@@ -37,6 +37,18 @@ def test_one_thread_equals_two_threads(name, truncate):
     one = run(name, 1, truncate)
     two = run(name, 2, truncate)
     for a, b in zip(one, two):
+        assert rel_err(a, b) < 1e-12
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 numba threads")
+@pytest.mark.parametrize("truncate", [None, 2])
+@pytest.mark.parametrize("name", CELL_NAMES)
+def test_serial_path_equals_parallel(name, truncate, monkeypatch):
+    """Small problems run the serial copies of the loops and products (no parallel region)."""
+    parallel = run(name, 2, truncate)                     # MIN_MACS_PER_THREAD = 1 here
+    monkeypatch.setattr(_blocks, "MIN_MACS_PER_THREAD", 1 << 40)
+    serial = run(name, 2, truncate)
+    for a, b in zip(serial, parallel):
         assert rel_err(a, b) < 1e-12
 
 
@@ -89,7 +101,7 @@ def test_set_num_threads_validates():
 
 
 def test_thread_split_by_batch_rows(monkeypatch):
-    monkeypatch.setattr(_bptt, "MIN_MACS_PER_THREAD", 1 << 20)
+    monkeypatch.setattr(_blocks, "MIN_MACS_PER_THREAD", 1 << 20)
     # each thread owns whole batch rows; B=1 and small calls run on one thread (no region)
     assert list(_bptt.split_rows(1, 1 << 30, threads=2)) == [0, 1]
     assert list(_bptt.split_rows(50, 1 << 19, threads=2)) == [0, 50]
