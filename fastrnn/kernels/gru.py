@@ -114,9 +114,9 @@ def _backward_row(t, b, dh, dh_ext, direct_in, direct_out, hs, cs, saved, dx_row
                     direct_out, 0, H, H)
 
 
-_forward = make_forward(_forward_row)
-_backward_full = make_backward(_backward_row, STATE_IN_DH, True)
-_backward_window = make_backward_window(_backward_row, STATE_IN_DH, True)
+_forward = make_forward("gru", _forward_row)
+_backward_full = make_backward("gru", _backward_row, STATE_IN_DH, True)
+_backward_window = make_backward_window("gru", _backward_row, STATE_IN_DH, True)
 
 
 # ---------------------------------------------------------------- step API

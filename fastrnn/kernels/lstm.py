@@ -115,9 +115,9 @@ def _backward_row(t, b, dh, dh_ext, dc_in, dc_out, hs, cs, gates, dx_row, dh_row
                     scratch, 0, H, H)
 
 
-_forward = make_forward(_forward_row)
-_backward_full = make_backward(_backward_row, OWN_STATE, False)
-_backward_window = make_backward_window(_backward_row, OWN_STATE, False)
+_forward = make_forward("lstm", _forward_row)
+_backward_full = make_backward("lstm", _backward_row, OWN_STATE, False)
+_backward_window = make_backward_window("lstm", _backward_row, OWN_STATE, False)
 
 
 # ---------------------------------------------------------------- step API

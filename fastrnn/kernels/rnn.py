@@ -67,9 +67,9 @@ def _backward_row(t, b, dh, dh_ext, ds_in, ds_out, hs, cs, saved, dx_row, dh_row
     _act_backward(dh, dh_ext, hs[t + 1, b], dh_row, 0, hs.shape[2], relu)
 
 
-_forward = make_forward(_forward_row)
-_backward_full = make_backward(_backward_row, NO_STATE, False)
-_backward_window = make_backward_window(_backward_row, NO_STATE, False)
+_forward = make_forward("rnn", _forward_row)
+_backward_full = make_backward("rnn", _backward_row, NO_STATE, False)
+_backward_window = make_backward_window("rnn", _backward_row, NO_STATE, False)
 
 
 # ---------------------------------------------------------------- step API
