@@ -153,3 +153,87 @@ def check_step(gates, x, states, weight_ih, weight_hh, bias_ih, bias_hh):
     for name, s in states.items():
         check_state(name, s, x.shape[0], H, dtype)
     return D, H, dtype
+
+
+# ---------------------------------------------------------------- optimizer arrays
+
+
+def check_param(name, a):
+    """A float32/float64 ndarray that can be updated in place through a flat view."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
+    flags = a.flags
+    if not flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (it is updated in place through a flat "
+                         "view); use np.ascontiguousarray once, before creating the optimizer")
+    if not flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    return a
+
+
+def check_like(name, a, param, writeable=True):
+    """``a`` has the shape and dtype of ``param`` (and, if written, is C-contiguous and
+    writeable)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.dtype != param.dtype:
+        raise TypeError(f"{name} has dtype {a.dtype} but param has dtype {param.dtype}; "
+                        "they must match (dtypes are never converted)")
+    if a.shape != param.shape:
+        check_shape(name, a, param.shape, "(the shape of param)")
+    if writeable:
+        check_param(name, a)
+    return a
+
+
+def check_update_arrays(param, grad, **state):
+    """Validates the arrays of an update (``grad=None``: there is none); ``None`` states are
+    skipped (unused ones). Each state must be an array of its own: passing param, grad or one
+    state twice is an error (overlapping views are not looked for)."""
+    check_param("param", param)
+    if grad is not None:
+        check_like("grad", grad, param, writeable=False)
+    seen = [param, grad]
+    for name, a in state.items():
+        if a is not None:
+            check_like(name, a, param)
+            if any(a is b for b in seen):
+                raise ValueError(f"{name} must be an array of its own, not param, grad or "
+                                 "another state")
+            seen.append(a)
+
+
+def check_required(name, a, when):
+    if a is None:
+        raise ValueError(f"{name} is required when {when}")
+
+
+# ---------------------------------------------------------------- loss
+
+def check_loss_inputs(logits, targets, mask):
+    """Validates the arguments of ``softmax_cross_entropy``; returns (mask as logits' dtype)."""
+    check_float_array("logits", logits, 3)
+    T, B, V = logits.shape
+    if T == 0 or B == 0 or V == 0:
+        raise ValueError(f"logits must have shape (T, B, V) with T, B, V >= 1, "
+                         f"got {logits.shape}")
+    if not isinstance(targets, np.ndarray) or not np.issubdtype(targets.dtype, np.integer):
+        raise TypeError("targets must be an integer numpy array of shape (T, B), got "
+                        f"{getattr(targets, 'dtype', type(targets).__name__)}")
+    check_shape("targets", targets, (T, B), "(T, B)")
+    if targets.min() < 0 or targets.max() >= V:
+        raise ValueError(f"targets must lie in [0, V) = [0, {V}), got values in "
+                         f"[{targets.min()}, {targets.max()}]")
+    if mask is None:
+        return np.ones((T, B), logits.dtype)
+    if not isinstance(mask, np.ndarray):
+        raise TypeError(f"mask must be a numpy array of shape (T, B), got {type(mask).__name__}")
+    check_shape("mask", mask, (T, B), "(T, B)")
+    mask = mask.astype(logits.dtype)
+    if not np.all(np.isfinite(mask)) or mask.min() < 0:
+        raise ValueError("mask must hold finite non-negative weights (0/1 or bool)")
+    if mask.sum() == 0:
+        raise ValueError("mask selects no token: the mean loss over zero tokens is undefined")
+    return mask

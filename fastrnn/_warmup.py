@@ -6,28 +6,28 @@ import numpy as np
 
 def warmup(dtypes=("float32", "float64")):
     from . import kernels as K
+    from .cells import random_problem, variants
+    from .kernels import _blocks
 
     calls = 0
+    rule = _blocks.MIN_MACS_PER_THREAD
     for dtype in map(np.dtype, dtypes):
         rng = np.random.default_rng(0)
         T, B, D, H = 3, 2, 3, 4
-
-        def arr(*shape):
-            return rng.uniform(-0.5, 0.5, shape).astype(dtype)
-
-        x, h0, c0, dhs = arr(T, B, D), arr(B, H), arr(B, H), arr(T, B, H)
-        for kind, G in (("rnn", 1), ("lstm", 4), ("gru", 3)):
-            fwd, bwd = getattr(K, f"{kind}_forward"), getattr(K, f"{kind}_backward")
-            states = (h0, c0) if kind == "lstm" else (h0,)
-            params = (arr(G * H, D), arr(G * H, H), arr(G * H), arr(G * H))
-            variants = [{"nonlinearity": "tanh"}, {"nonlinearity": "relu"}] if kind == "rnn" \
-                else [{}]
-            for kw in variants:
-                out = fwd(x, *states, *params, **kw)
-                for truncate in (None, 1):
-                    bwd(dhs, out[-1], truncate=truncate)
-                    calls += 2
-        logits = arr(T, B, 5)
+        for _, cell, options in variants():
+            x, states, params, dhs = random_problem(cell, T, B, D, H, dtype)
+            fns = cell.functions("kernels")
+            try:
+                # both copies of every loop and product: the serial one small problems run
+                # and the parallel one (a tiny problem takes it when any work is enough)
+                for _blocks.MIN_MACS_PER_THREAD in (rule, 1):
+                    out = fns.forward(x, *states, *params, **options)
+                    for truncate in (None, 1):
+                        fns.backward(dhs, out[-1], truncate=truncate)
+                        calls += 2
+            finally:
+                _blocks.MIN_MACS_PER_THREAD = rule
+        logits = rng.uniform(-0.5, 0.5, (T, B, 5)).astype(dtype)
         targets = rng.integers(0, 5, (T, B))
         K.softmax_cross_entropy(logits, targets)
         K.softmax_cross_entropy(logits, targets, np.ones((T, B), bool))

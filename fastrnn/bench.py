@@ -11,11 +11,10 @@ import numba
 import numpy as np
 
 from . import _jit
-from . import kernels as K
-from . import reference as R
+from .cells import NAMES as CELL_NAMES
+from .cells import get as get_cell
+from .cells import random_problem
 from .kernels._gemm import MR_MAX, gemm_rows, pack_panels
-
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 SETTLE = 0.3   # s of idle before each measurement: lets other thread pools stop spinning
@@ -39,23 +38,13 @@ def best_time(f, repeat, min_time=0.2):
     return best
 
 
-def _problem(cell, T, B, H, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    G = GATES[cell]
-    s = 1 / np.sqrt(H)
-    x = rng.normal(size=(T, B, H)).astype(dtype)
-    params = tuple(rng.uniform(-s, s, shape).astype(dtype)
-                   for shape in ((G * H, H), (G * H, H), (G * H,), (G * H,)))
-    states = tuple(np.zeros((B, H), dtype) for _ in range(2 if cell == "lstm" else 1))
-    dhs = rng.normal(size=(T, B, H)).astype(dtype)
-    return x, states, params, dhs
-
-
-def numpy_step(mod, cell, T, B, H, dtype, truncate=None):
-    """A closure running forward + backward of ``cell`` with the functions of ``mod``."""
-    x, states, params, dhs = _problem(cell, T, B, H, dtype)
-    fwd = getattr(mod, f"{cell}_forward")
-    bwd = getattr(mod, f"{cell}_backward")
+def numpy_step(backend, cell, T, B, H, dtype, truncate=None):
+    """A closure running forward + backward of ``cell`` (a name) with ``backend``'s functions
+    ('kernels' or 'reference'), on a dense input D = H."""
+    spec = get_cell(cell)
+    x, states, params, dhs = random_problem(spec, T, B, H, H, dtype)
+    fns = spec.functions(backend)
+    fwd, bwd = fns.forward, fns.backward
 
     def step():
         out = fwd(x, *states, *params)
@@ -82,7 +71,7 @@ def torch_step(cell, T, B, H, dtype):
 
 def gemm_floor(cell, T, B, H, dtype, repeat):
     """Time of the step's matrix products, each run alone at its own shape (numpy BLAS)."""
-    G = GATES[cell]
+    G = get_cell(cell).gates
     rng = np.random.default_rng(1)
 
     def a(*s):
@@ -176,7 +165,7 @@ def gate_pass_ns(H=256, B=50, dtype=np.float32):
     return t / (reps * B * 4 * H) * 1e9
 
 
-def run(cells=("lstm", "gru", "rnn"), hidden=(128, 256, 512), batch=50, seq=50, threads=None,
+def run(cells=CELL_NAMES, hidden=(128, 256, 512), batch=50, seq=50, threads=None,
         use_torch=False, dtype="float32", repeat=3, reference=True, progress=print):
     dtype = np.dtype(dtype).type
     threads = threads or numba.config.NUMBA_NUM_THREADS
@@ -192,14 +181,14 @@ def run(cells=("lstm", "gru", "rnn"), hidden=(128, 256, 512), batch=50, seq=50, 
         for cell in cells:
             for H in hidden:
                 floor, flops, _ = gemm_floor(cell, seq, batch, H, dtype, repeat)
-                t_k = best_time(numpy_step(K, cell, seq, batch, H, dtype), repeat)
+                t_k = best_time(numpy_step("kernels", cell, seq, batch, H, dtype), repeat)
                 row = {"cell": cell, "H": H, "B": batch, "T": seq, "threads": threads,
                        "dtype": np.dtype(dtype).name,
                        "fastrnn_tok_s": seq * batch / t_k, "step_ms": t_k * 1e3,
                        "gemm_floor_ms": floor * 1e3, "step_over_floor": t_k / floor,
                        "gflops": flops / t_k / 1e9, "peak_fraction": flops / t_k / peak}
                 if reference:
-                    t_r = best_time(numpy_step(R, cell, seq, batch, H, dtype), repeat)
+                    t_r = best_time(numpy_step("reference", cell, seq, batch, H, dtype), repeat)
                     row["reference_tok_s"] = seq * batch / t_r
                     row["vs_reference"] = t_r / t_k
                 if torch is not None:
@@ -321,7 +310,7 @@ def fastrnn_sampling(cell, layers, H, V=65, n=200):
     return run
 
 
-def run_models(cells=("lstm", "gru", "rnn"), hidden=(128, 256, 512), layers=(1, 2), batch=50,
+def run_models(cells=CELL_NAMES, hidden=(128, 256, 512), layers=(1, 2), batch=50,
                seq=50, threads=None, use_torch=False, repeat=3, progress=print):
     threads = threads or numba.config.NUMBA_NUM_THREADS
     _jit.set_num_threads(threads)
@@ -372,6 +361,6 @@ def char_step_flops(cell, layers, T, B, H, V=65):
     """Matrix-product FLOPs of one char-model training step: per layer the recurrent product
     forward, its data gradient and its weight gradient; the input products of the upper
     layers likewise (layer 0 reads a token table: no product); the decoder (H -> V) likewise."""
-    G = {"lstm": 4, "gru": 3, "rnn": 1}[cell]
+    G = get_cell(cell).gates
     n = T * B
     return 3 * 2 * n * (G * H * H * (2 * layers - 1) + H * V)

@@ -5,6 +5,7 @@ import os
 import sys
 
 from . import __version__
+from .cells import NAMES as CELL_NAMES
 
 
 def _csv(kind):
@@ -18,9 +19,10 @@ def _csv(kind):
 
 def _cells(s):
     cells = _csv(str)(s)
-    bad = [c for c in cells if c not in ("lstm", "gru", "rnn")]
+    bad = [c for c in cells if c not in CELL_NAMES]
     if bad or not cells:
-        raise argparse.ArgumentTypeError(f"cells must be among lstm,gru,rnn, got {s!r}")
+        raise argparse.ArgumentTypeError(f"cells must be among {','.join(CELL_NAMES)}, "
+                                         f"got {s!r}")
     return cells
 
 
@@ -77,7 +79,7 @@ def _add_train(sub):
     t.add_argument("corpus", nargs="?", help="text file (default: the embedded corpus)")
     t.add_argument("--byte", action="store_true",
                    help="byte-level tokens instead of UTF-8 characters")
-    t.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm")
+    t.add_argument("--cell", choices=CELL_NAMES, default="lstm")
     t.add_argument("--hidden", type=_positive, default=128)
     t.add_argument("--layers", type=_positive, default=2)
     t.add_argument("--seq", type=_positive, default=50, help="window length T (BPTT chunk)")
@@ -146,7 +148,7 @@ def build_parser():
     b = sub.add_parser("bench", help="tokens/s of fastrnn vs the NumPy reference (and PyTorch)",
                        description="Forward + full-BPTT backward of one cell on a dense input "
                                    "(D = H), all backends measured in this process.")
-    b.add_argument("--cells", type=_cells, default=("lstm", "gru", "rnn"),
+    b.add_argument("--cells", type=_cells, default=CELL_NAMES,
                    help="comma-separated among lstm,gru,rnn (default: all)")
     b.add_argument("--hidden", type=_csv(int), default=(128, 256, 512),
                    help="comma-separated hidden sizes (default: 128,256,512)")

@@ -17,12 +17,14 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _checks as ck
+from . import cells
 from . import kernels as _kernels
 from . import reference as _reference
-from .kernels import _blocks
+from .kernels import linalg as _kernels_linalg
+from .reference import linalg as _reference_linalg
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 BACKENDS = {"kernels": _kernels, "reference": _reference}
+LINALG = {"kernels": _kernels_linalg, "reference": _reference_linalg}
 
 
 def _backend(name):
@@ -109,7 +111,10 @@ INITS = ("pytorch", "uniform", "xavier", "orthogonal")
 class Embedding(Module):
     """Token ids (T, B) -> vectors (T, B, D)."""
 
-    def __init__(self, num_embeddings, embedding_dim, dtype=np.float32, seed=0):
+    def __init__(self, num_embeddings, embedding_dim, dtype=np.float32, seed=0,
+                 backend="kernels"):
+        _backend(backend)
+        self.linalg = LINALG[backend]
         rng = np.random.default_rng(seed)
         self.weight = Parameter(rng.standard_normal((num_embeddings, embedding_dim))
                                 .astype(_dtype(dtype)))
@@ -121,14 +126,17 @@ class Embedding(Module):
     def backward(self, dout, ids):
         D = self.weight.data.shape[1]
         _check_grad("dout", dout, ids.shape + (D,), self.weight.data.dtype)
-        _blocks.scatter_add(ids, dout, self.weight.grad)      # rows checked: no stray index
+        self.linalg.scatter_add(ids, dout, self.weight.grad)  # rows checked: no stray index
         return None
 
 
 class Linear(Module):
     """y = x @ weight.T + bias over all leading dimensions: ONE product for all (T*B) rows."""
 
-    def __init__(self, in_features, out_features, dtype=np.float32, seed=0, init="pytorch"):
+    def __init__(self, in_features, out_features, dtype=np.float32, seed=0, init="pytorch",
+                 backend="kernels"):
+        _backend(backend)
+        self.linalg = LINALG[backend]
         rng = np.random.default_rng(seed)
         dt = _dtype(dtype)
         bound = 1 / np.sqrt(in_features) if init == "pytorch" else 0.08
@@ -143,10 +151,7 @@ class Linear(Module):
             raise ValueError(f"Linear expects input (..., {n_in}) of dtype "
                              f"{self.weight.data.dtype}, got {x.shape} {x.dtype}")
         x2 = np.ascontiguousarray(x).reshape(-1, n_in)
-        out = np.empty((x2.shape[0], n_out), x.dtype)          # no rows: an empty result
-        with _blocks.blas_single_threaded():
-            _blocks.linear_rows(x2, np.ascontiguousarray(self.weight.data.T), self.bias.data, out,
-                                _blocks.numba.get_num_threads())
+        out = self.linalg.linear_forward(x2, self.weight.data, self.bias.data)
         return out.reshape(x.shape[:-1] + (n_out,)), x2
 
     def backward(self, dout, x2):
@@ -156,13 +161,7 @@ class Linear(Module):
                              f"{x2.shape[0]} rows, got {getattr(dout, 'shape', dout)!r}")
         _check_grad("dout", dout, dout.shape[:-1] + (n_out,), self.weight.data.dtype)
         d2 = np.ascontiguousarray(dout).reshape(-1, n_out)
-        dW = np.empty((n_out, n_in), d2.dtype)
-        db = np.empty(n_out, d2.dtype)
-        dx = np.empty((d2.shape[0], n_in), d2.dtype)
-        with _blocks.blas_single_threaded():
-            threads = _blocks.numba.get_num_threads()
-            _blocks.matmul_tn_colsum(d2, x2, dW, db, threads)
-            _blocks.matmul_rows(d2, self.weight.data, dx, threads)
+        dx, dW, db = self.linalg.linear_backward(d2, x2, self.weight.data)
         self.weight.grad += dW
         self.bias.grad += db
         return dx.reshape(dout.shape[:-1] + (n_in,))
@@ -216,8 +215,7 @@ class Recurrent(Module):
                  dropout=0.0, batch_first=False, truncate=None, learn_initial_state=False,
                  token_input=False, init="pytorch", forget_bias=1.0, dtype=np.float32, seed=0,
                  backend="kernels"):
-        if cell not in GATES:
-            raise ValueError(f"cell must be one of {sorted(GATES)}, got {cell!r}")
+        spec = cells.get(cell)
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
@@ -227,18 +225,20 @@ class Recurrent(Module):
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         ck.check_truncate(truncate)
-        if cell == "rnn":
+        if "nonlinearity" in spec.options:
             ck.check_nonlinearity(nonlinearity)
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
         self.input_size, self.nonlinearity, self.dropout = input_size, nonlinearity, dropout
         self.batch_first, self.truncate, self.token_input = batch_first, truncate, token_input
         self.dtype = _dtype(dtype)
-        self.ops = _backend(backend)
+        _backend(backend)
+        self.spec, self.fns = spec, spec.functions(backend)
+        self.linalg = LINALG[backend]
         self.rng = np.random.default_rng(seed + 1)             # dropout masks
         self.dropout_streams = None     # (B_total, lo): this batch is streams lo.. of B_total
         self.training = True
         rng = np.random.default_rng(seed)
-        G, H = GATES[cell], hidden_size
+        G, H = spec.gates, hidden_size
         for layer in range(num_layers):
             D = input_size if layer == 0 else H
             if init == "pytorch":
@@ -258,16 +258,17 @@ class Recurrent(Module):
                                                                                    self.dtype)
             b_hh = init_uniform(rng, (G * H,), b, self.dtype) if b else np.zeros(G * H,
                                                                                    self.dtype)
-            if cell == "lstm" and forget_bias is not None:
-                b_ih[H:2 * H] = forget_bias                     # torch-rnn's forget-gate bias
-                b_hh[H:2 * H] = 0
+            if "f" in spec.gate_names and forget_bias is not None:
+                f = spec.gate_names.index("f")                  # torch-rnn's forget-gate bias
+                b_ih[f * H:(f + 1) * H] = forget_bias
+                b_hh[f * H:(f + 1) * H] = 0
             setattr(self, f"weight_ih_l{layer}", Parameter(w_ih))
             setattr(self, f"weight_hh_l{layer}", Parameter(w_hh))
             setattr(self, f"bias_ih_l{layer}", Parameter(b_ih))
             setattr(self, f"bias_hh_l{layer}", Parameter(b_hh))
         if learn_initial_state:
             self.h0 = Parameter(np.zeros((num_layers, H), self.dtype))
-            if cell == "lstm":
+            if spec.n_states == 2:
                 self.c0 = Parameter(np.zeros((num_layers, H), self.dtype))
 
     # -------------------------------------------------------------- helpers
@@ -275,27 +276,24 @@ class Recurrent(Module):
         return tuple(getattr(self, f"{k}_l{layer}") for k in
                      ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
-    def _fn(self, what):
-        return getattr(self.ops, f"{self.cell}_{what}")
-
     def _kw(self):
-        return {"nonlinearity": self.nonlinearity} if self.cell == "rnn" else {}
+        return {"nonlinearity": self.nonlinearity} if "nonlinearity" in self.spec.options else {}
 
     def initial_state(self, batch):
         """Zeros, or the learnable initial state broadcast over the batch."""
         L, H = self.num_layers, self.hidden_size
-        n = 2 if self.cell == "lstm" else 1
+        n = self.spec.n_states
         learned = [getattr(self, "h0", None), getattr(self, "c0", None)][:n]
         states = tuple(np.broadcast_to(p.data[:, None, :], (L, batch, H)).copy()
                        if p is not None else np.zeros((L, batch, H), self.dtype)
                        for p in learned)
-        return states if self.cell == "lstm" else states[0]
+        return states if self.spec.n_states == 2 else states[0]
 
     def _split_state(self, state, batch):
         if state is None:
             state = self.initial_state(batch)
-        states = state if self.cell == "lstm" else (state,)
-        if self.cell == "lstm" and (not isinstance(state, tuple) or len(state) != 2):
+        states = state if self.spec.n_states == 2 else (state,)
+        if self.spec.n_states == 2 and (not isinstance(state, tuple) or len(state) != 2):
             raise TypeError("the LSTM state must be a tuple (h, c)")
         L, H = self.num_layers, self.hidden_size
         for name, s in zip(("h", "c"), states):
@@ -332,12 +330,12 @@ class Recurrent(Module):
             s0 = tuple(s[layer] for s in states)
             if layer == 0 and ids is not None:
                 xw = self._table()[ids]                                   # (T, B, G*H)
-                out = self._fn("forward_proj")(xw, *s0, w_hh, b_hh, **self._kw())
+                out = self.fns.forward_proj(xw, *s0, w_hh, b_hh, **self._kw())
             else:
-                out = self._fn("forward")(inp, *s0, w_ih, w_hh, b_ih, b_hh, **self._kw())
+                out = self.fns.forward(inp, *s0, w_ih, w_hh, b_ih, b_hh, **self._kw())
             hs, cache = out[0], out[-1]
             finals[0].append(hs[-1])
-            if self.cell == "lstm":
+            if self.spec.n_states == 2:
                 finals[1].append(out[1])
             mask = None
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
@@ -347,7 +345,7 @@ class Recurrent(Module):
             inp = hs
         output = inp.transpose(1, 0, 2) if self.batch_first else inp
         final = tuple(np.stack(f) for f in finals)
-        return output, (final if self.cell == "lstm" else final[0]), (caches, B)
+        return output, (final if self.spec.n_states == 2 else final[0]), (caches, B)
 
     def _dropout_mask(self, T, B, H):
         """(T, B, H) inverted-dropout mask. The uniforms are drawn stream-major, (B, T, H), so
@@ -375,11 +373,11 @@ class Recurrent(Module):
         if self.batch_first:
             dout = dout.transpose(1, 0, 2)
         dout = np.ascontiguousarray(dout)
-        n = 2 if self.cell == "lstm" else 1
+        n = self.spec.n_states
         if dstate is None:
             dfinal = [None] * n
         else:
-            dfinal = list(dstate) if self.cell == "lstm" else [dstate]
+            dfinal = list(dstate) if self.spec.n_states == 2 else [dstate]
         dstates0 = [np.zeros((self.num_layers, B, self.hidden_size), self.dtype)
                     for _ in range(n)]
         dh = dout
@@ -391,16 +389,15 @@ class Recurrent(Module):
             w_ih, w_hh, b_ih, b_hh = self.layer_params(layer)
             dfin = tuple(None if d is None else np.ascontiguousarray(d[layer]) for d in dfinal)
             if c.ids is not None:
-                out = self._fn("backward_proj")(dh, c.kernel_cache, *dfin,
-                                                truncate=self.truncate)
+                out = self.fns.backward_proj(dh, c.kernel_cache, *dfin, truncate=self.truncate)
                 dxw, ds0, (dwhh, dbhh) = out[0], out[1:1 + n], out[1 + n:]
                 dtable = np.zeros((self.input_size, dxw.shape[-1]), self.dtype)
-                _blocks.scatter_add(c.ids, dxw, dtable)                   # (V, G*H)
+                self.linalg.scatter_add(c.ids, dxw, dtable)               # (V, G*H)
                 w_ih.grad += dtable.T
                 b_ih.grad += dtable.sum(axis=0)
                 dx = None
             else:
-                out = self._fn("backward")(dh, c.kernel_cache, *dfin, truncate=self.truncate)
+                out = self.fns.backward(dh, c.kernel_cache, *dfin, truncate=self.truncate)
                 dx, ds0 = out[0], out[1:1 + n]
                 dwih, dwhh, dbih, dbhh = out[1 + n:]
                 w_ih.grad += dwih
@@ -416,7 +413,7 @@ class Recurrent(Module):
                 p.grad += acc.sum(axis=1)
         if dx is not None and self.batch_first:
             dx = dx.transpose(1, 0, 2)
-        return dx, (tuple(dstates0) if self.cell == "lstm" else dstates0[0])
+        return dx, (tuple(dstates0) if self.spec.n_states == 2 else dstates0[0])
 
 
 # ---------------------------------------------------------------- losses and models
@@ -447,7 +444,8 @@ class CharRNN(Module):
         self.rnn = Recurrent(cell, vocab_size, hidden_size, num_layers, dropout=dropout,
                              truncate=truncate, token_input=True, init=init,
                              forget_bias=forget_bias, dtype=dtype, seed=seed, backend=backend)
-        self.decoder = Linear(hidden_size, vocab_size, dtype=dtype, seed=seed + 7, init=init)
+        self.decoder = Linear(hidden_size, vocab_size, dtype=dtype, seed=seed + 7, init=init,
+                              backend=backend)
         self.criterion = CrossEntropy(backend)
 
     @property
@@ -509,10 +507,9 @@ class Sampler:
     def __init__(self, model, batch=1):
         from .kernels import stack
         rnn, dt = model.rnn, model.dtype
-        L, H, G = rnn.num_layers, rnn.hidden_size, GATES[rnn.cell]
+        L, H, G = rnn.num_layers, rnn.hidden_size, rnn.spec.gates
         self._step = stack._stack_step
-        self.cell = stack.CELL_CODES["lstm" if rnn.cell == "lstm" else "gru" if rnn.cell == "gru"
-                                     else f"rnn_{rnn.nonlinearity}"]
+        self.cell = stack.CELL_CODES[cells.label(rnn.spec, rnn._kw())]
         self.vocab_size = model.vocab_size
         self.table = np.ascontiguousarray(rnn._table())                      # (V, G*H)
         w_ihT = np.zeros((L, H, G * H), dt)
@@ -526,7 +523,7 @@ class Sampler:
         self.b_hh = np.stack([rnn.layer_params(layer)[3].data for layer in range(L)])
         self.dec_wT = np.ascontiguousarray(model.decoder.weight.data.T)        # (H, V)
         self.dec_b = model.decoder.bias.data.copy()
-        self.lstm = rnn.cell == "lstm"
+        self.lstm = rnn.spec.n_states == 2
         self.h = np.zeros((L, batch, H), dt)
         self.c = np.zeros((L, batch, H), dt)
         init = rnn.initial_state(batch)

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import data as data_mod
-from . import dist, nn, optim
+from . import cells, dist, nn, optim
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -81,8 +81,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if self.cell not in ("lstm", "gru", "rnn"):
-            raise ValueError(f"cell must be lstm, gru or rnn, got {self.cell!r}")
+        cells.get(self.cell)                    # a ValueError names the known cells
         if self.mode not in ("char", "byte"):
             raise ValueError(f"mode must be 'char' or 'byte', got {self.mode!r}")
         if self.optimizer not in ("adam", "rmsprop"):
@@ -169,7 +168,7 @@ def _state_list(state):
 
 
 def _state_from_list(cell, arrays):
-    return tuple(arrays) if cell == "lstm" else arrays[0]
+    return tuple(arrays) if cells.get(cell).n_states == 2 else arrays[0]
 
 
 def evaluate(model, batcher, max_batches=None):

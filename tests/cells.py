@@ -7,20 +7,20 @@ bias_hh)``.
 
 import numpy as np
 
-CELL_NAMES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
+import fastrnn.kernels
+from fastrnn import cells
+
+VARIANTS = {label: (cell, options) for label, cell, options in cells.variants()}
+CELL_NAMES = list(VARIANTS)                     # rnn_tanh, rnn_relu, lstm, gru
 
 
 class Cell:
     def __init__(self, name, mod):
+        """name: a label of ``CELL_NAMES``; mod: ``fastrnn.reference`` or ``fastrnn.kernels``."""
         self.name = name
-        self.kind = name.split("_")[0]
-        self.kw = {"nonlinearity": name.split("_")[1]} if self.kind == "rnn" else {}
-        self.gates = {"rnn": 1, "lstm": 4, "gru": 3}[self.kind]
-        self.n_states = 2 if self.kind == "lstm" else 1
-        self.mod = mod
-
-    def _f(self, what):
-        return getattr(self.mod, f"{self.kind}_{what}")
+        spec, self.kw = VARIANTS[name]
+        self.kind, self.gates, self.n_states = spec.name, spec.gates, spec.n_states
+        self.fns = spec.functions("kernels" if mod is fastrnn.kernels else "reference")
 
     # ------------------------------------------------------------ data
     def params(self, rng, D, H, dtype=np.float64, scale=0.5):
@@ -34,8 +34,8 @@ class Cell:
     # ------------------------------------------------------------ sequence
     def forward(self, x, states, params):
         """-> hs (T, B, H), final states tuple, cache"""
-        out = self._f("forward")(x, *states, *params, **self.kw)
-        if self.kind == "lstm":
+        out = self.fns.forward(x, *states, *params, **self.kw)
+        if self.n_states == 2:
             hs, c_n, cache = out
             return hs, (hs[-1], c_n), cache
         hs, cache = out
@@ -44,13 +44,13 @@ class Cell:
     def backward(self, dhs, cache, dfinals=None, truncate=None):
         """-> dx, dstates tuple, dparams tuple"""
         dfinals = dfinals if dfinals is not None else (None,) * self.n_states
-        out = self._f("backward")(dhs, cache, *dfinals, truncate=truncate)
+        out = self.fns.backward(dhs, cache, *dfinals, truncate=truncate)
         ns = self.n_states
         return out[0], tuple(out[1:1 + ns]), tuple(out[1 + ns:])
 
     def forward_proj(self, xw, states, weight_hh, bias_hh):
-        out = self._f("forward_proj")(xw, *states, weight_hh, bias_hh, **self.kw)
-        if self.kind == "lstm":
+        out = self.fns.forward_proj(xw, *states, weight_hh, bias_hh, **self.kw)
+        if self.n_states == 2:
             hs, c_n, cache = out
             return hs, (hs[-1], c_n), cache
         hs, cache = out
@@ -59,19 +59,19 @@ class Cell:
     def backward_proj(self, dhs, cache, dfinals=None, truncate=None):
         """-> dxw, dstates tuple, (dweight_hh, dbias_hh)"""
         dfinals = dfinals if dfinals is not None else (None,) * self.n_states
-        out = self._f("backward_proj")(dhs, cache, *dfinals, truncate=truncate)
+        out = self.fns.backward_proj(dhs, cache, *dfinals, truncate=truncate)
         ns = self.n_states
         return out[0], tuple(out[1:1 + ns]), tuple(out[1 + ns:])
 
     # ------------------------------------------------------------ one step
     def step_forward(self, x, states, params):
         """-> next states tuple, cache"""
-        out = self._f("step_forward")(x, *states, *params, **self.kw)
+        out = self.fns.step_forward(x, *states, *params, **self.kw)
         return tuple(out[:-1]), out[-1]
 
     def step_backward(self, dstates, cache):
         """-> dx, dstates_prev tuple, dparams tuple"""
-        out = self._f("step_backward")(*dstates, cache)
+        out = self.fns.step_backward(*dstates, cache)
         ns = self.n_states
         return out[0], tuple(out[1:1 + ns]), tuple(out[1 + ns:])
 

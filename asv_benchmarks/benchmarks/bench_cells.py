@@ -5,7 +5,7 @@ truncated backward (``truncate=5``), T=50, D=H, over H, B and dtype; the NumPy r
     asv run --python=same --bench "bench_cells.Forward.*lstm.*" ...
 """
 
-from fastrnn import kernels, reference
+from fastrnn import cells
 
 from .common import TIMEOUT, TIMER, cell_problem
 
@@ -16,11 +16,9 @@ TRUNCATE = 5
 # as "skipped").
 REFERENCE_MAX_H, REFERENCE_MAX_B = 128, 32
 
-BACKENDS = {"kernels": kernels, "reference": reference}
-
 
 class _Cell:
-    params = (["rnn", "lstm", "gru"], [64, 128, 256, 512], [1, 32, 128],
+    params = (list(cells.NAMES), [64, 128, 256, 512], [1, 32, 128],
               ["float32", "float64"], ["kernels", "reference"])
     param_names = ["cell", "H", "B", "dtype", "backend"]
     timer = TIMER
@@ -29,9 +27,8 @@ class _Cell:
     def _prepare(self, cell, H, B, dtype, backend):
         if backend == "reference" and (H > REFERENCE_MAX_H or B > REFERENCE_MAX_B):
             raise NotImplementedError("the NumPy reference runs at the smaller sizes only")
-        mod = BACKENDS[backend]
-        self.forward = getattr(mod, f"{cell}_forward")
-        self.backward = getattr(mod, f"{cell}_backward")
+        fns = cells.get(cell).functions(backend)
+        self.forward, self.backward = fns.forward, fns.backward
         x, states, params, self.dhs = cell_problem(cell, T, B, H, dtype)
         self.args = (x, *states, *params)
         # The first call compiles the kernel (or loads it from numba's cache): never timed.

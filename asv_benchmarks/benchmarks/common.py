@@ -14,8 +14,6 @@ TIMER = time.perf_counter
 # environment (asv continuous) every kernel starts uncompiled.
 TIMEOUT = 300
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
-
 # The default character model of ``fastrnn train``: 2-layer LSTM, H=128, T=50, B=50, RMSprop
 # (alpha 0.95), lr 2e-3, gradient clipping at 5.
 VOCAB, HIDDEN, LAYERS, SEQ, BATCH = 65, 128, 2, 50, 50
@@ -25,15 +23,9 @@ def cell_problem(cell, T, B, H, dtype, seed=0):
     """Inputs of one cell's sequence forward/backward, D = H:
     -> x (T, B, H), states ((B, H),) or ((B, H), (B, H)), params (w_ih, w_hh, b_ih, b_hh),
     dhs (T, B, H)."""
-    rng = np.random.default_rng(seed)
-    G, s = GATES[cell], 1 / np.sqrt(H)
-    x = rng.normal(size=(T, B, H)).astype(dtype)                             # (T, B, D)
-    params = tuple(rng.uniform(-s, s, shape).astype(dtype)
-                   for shape in ((G * H, H), (G * H, H), (G * H,), (G * H,)))
-    states = tuple(rng.uniform(-0.5, 0.5, (B, H)).astype(dtype)
-                   for _ in range(2 if cell == "lstm" else 1))               # (B, H) each
-    dhs = rng.normal(size=(T, B, H)).astype(dtype)                           # (T, B, H)
-    return x, states, params, dhs
+    from fastrnn import cells
+
+    return cells.random_problem(cells.get(cell), T, B, H, H, dtype, seed)
 
 
 def char_batch(T=SEQ, B=BATCH, V=VOCAB, seed=0):

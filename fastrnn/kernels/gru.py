@@ -13,12 +13,12 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
+from ..cells import GRU, CellFunctions
 from ._blocks import input_grads, input_projection, njit, recurrent_grads
 from ._bptt import (STATE_IN_DH, ages, make_backward, make_backward_window, make_forward,
                     pack_backward, pack_forward, split_rows)
 from ._math import flush, sigmoid, tanh
 
-GATES = 3
 
 
 # ---------------------------------------------------------------- fused gate passes
@@ -127,7 +127,7 @@ class GRUStepCache(NamedTuple):
 
 def gru_step_forward(x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh):
     """One step: x (B, D), h_prev (B, H) -> h_next (B, H), cache."""
-    ck.check_step(GATES, x, {"h_prev": h_prev}, weight_ih, weight_hh, bias_ih, bias_hh)
+    ck.check_step(GRU.gates, x, {"h_prev": h_prev}, weight_ih, weight_hh, bias_ih, bias_hh)
     hs, cache = gru_forward(x[None], h_prev, weight_ih, weight_hh, bias_ih, bias_hh)
     return hs[0], GRUStepCache(cache)
 
@@ -159,15 +159,15 @@ class GRUInputCache(NamedTuple):
 
 def gru_forward_proj(xw, h0, weight_hh, bias_hh):
     """xw (T, B, 3H), h0 (B, H) -> hs (T, B, H), cache."""
-    _, H, dtype = ck.check_cell_params(GATES, None, weight_hh, None, bias_hh)
-    T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
+    _, H, dtype = ck.check_cell_params(GRU.gates, None, weight_hh, None, bias_hh)
+    T, B = ck.check_sequence("xw", xw, GRU.gates * H, dtype, "(T, B, G*H)")
     ck.check_state("h0", h0, B, H, dtype)
     hs = np.empty((T + 1, B, H), dtype)
-    saved = np.empty((T, B, (GATES + 1) * H), dtype)
+    saved = np.empty((T, B, (GRU.gates + 1) * H), dtype)
     hs[0] = h0
     _forward(np.ascontiguousarray(xw), np.ascontiguousarray(bias_hh), pack_forward(weight_hh),
-             split_rows(B, T * B * GATES * H * H), hs, hs, saved, False)
-    return hs[1:], GRUCache(hs, saved[..., :GATES * H], saved[..., GATES * H:], weight_hh)
+             split_rows(B, T * B * GRU.gates * H * H), hs, hs, saved, False)
+    return hs[1:], GRUCache(hs, saved[..., :GRU.gates * H], saved[..., GRU.gates * H:], weight_hh)
 
 
 def gru_backward_proj(dhs, cache, dh_n=None, truncate=None):
@@ -182,21 +182,21 @@ def gru_backward_proj(dhs, cache, dh_n=None, truncate=None):
         "dh_n", dh_n, B, H, dtype, finite=False)
     truncate = ck.check_truncate(truncate)
     saved = c.gates.base if c.gates.base is not None and c.gates.base is c.ah_n.base else None
-    if saved is None or saved.shape != (T, B, (GATES + 1) * H):
+    if saved is None or saved.shape != (T, B, (GRU.gates + 1) * H):
         saved = np.concatenate([c.gates, c.ah_n], axis=2)      # a cache built by hand
     wp = pack_backward(c.weight_hh)
-    split = split_rows(B, T * B * ages(T, truncate) * GATES * H * H)
+    split = split_rows(B, T * B * ages(T, truncate) * GRU.gates * H * H)
     dhs = np.ascontiguousarray(dhs)
     dh_n = np.ascontiguousarray(dh_n)
     direct = np.zeros((B, H), dtype)          # the direct path (through z) starts at zero
     dh0 = np.empty((B, H), dtype)
     if truncate is None or truncate >= T:
-        dxw = np.empty((T, B, GATES * H), dtype)
-        dhw = np.empty((T, B, GATES * H), dtype)
+        dxw = np.empty((T, B, GRU.gates * H), dtype)
+        dhw = np.empty((T, B, GRU.gates * H), dtype)
         _backward_full(dhs, dh_n, direct, c.hs, c.hs, saved, wp, split, dxw, dhw, dh0, False)
     else:
-        dxw = np.zeros((T, B, GATES * H), dtype)
-        dhw = np.zeros((T, B, GATES * H), dtype)
+        dxw = np.zeros((T, B, GRU.gates * H), dtype)
+        dhw = np.zeros((T, B, GRU.gates * H), dtype)
         _backward_window(dhs, dh_n, direct, c.hs, c.hs, saved, wp, split, truncate, dxw, dhw,
                          dh0, np.empty((B, H), dtype), False)
     dweight_hh, dbias_hh = recurrent_grads(dhw, c.hs)
@@ -205,7 +205,7 @@ def gru_backward_proj(dhs, cache, dh_n=None, truncate=None):
 
 def gru_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
     """x (T, B, D), h0 (B, H) -> hs (T, B, H), cache. The final state is ``hs[-1]``."""
-    D, H, dtype = ck.check_cell_params(GATES, weight_ih, weight_hh, bias_ih, bias_hh)
+    D, H, dtype = ck.check_cell_params(GRU.gates, weight_ih, weight_hh, bias_ih, bias_hh)
     ck.check_sequence("x", x, D, dtype, "(T, B, D)")
     xw = input_projection(x, weight_ih, bias_ih)
     hs, proj = gru_forward_proj(xw, h0, weight_hh, bias_hh)
@@ -218,3 +218,7 @@ def gru_backward(dhs, cache, dh_n=None, truncate=None):
     dxw, dh0, dweight_hh, dbias_hh = gru_backward_proj(dhs, c.proj, dh_n, truncate)
     dx, dweight_ih, dbias_ih = input_grads(dxw, c.x, c.weight_ih)
     return dx, dh0, dweight_ih, dweight_hh, dbias_ih, dbias_hh
+
+
+FUNCTIONS = CellFunctions(gru_step_forward, gru_step_backward, gru_forward, gru_backward,
+                          gru_forward_proj, gru_backward_proj)

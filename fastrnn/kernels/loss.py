@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .._jit import njit, prange
-from ..reference.loss import check_loss_inputs
+from .._checks import check_loss_inputs
 from ._math import exp, fmax
 
 _BLOCKS = 64        # row blocks per call (at most one per row); a multiple of common core counts

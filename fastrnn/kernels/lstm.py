@@ -19,12 +19,12 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
+from ..cells import LSTM, CellFunctions
 from ._blocks import input_grads, input_projection, njit, recurrent_grads
 from ._bptt import (OWN_STATE, ages, make_backward, make_backward_window, make_forward,
                     pack_backward, pack_forward, split_rows)
 from ._math import flush, sigmoid, tanh
 
-GATES = 4
 
 
 # ---------------------------------------------------------------- fused gate passes
@@ -128,7 +128,7 @@ class LSTMStepCache(NamedTuple):
 
 def lstm_step_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh):
     """One step: x (B, D), h_prev, c_prev (B, H) -> h_next, c_next (B, H), cache."""
-    ck.check_step(GATES, x, {"h_prev": h_prev, "c_prev": c_prev}, weight_ih, weight_hh,
+    ck.check_step(LSTM.gates, x, {"h_prev": h_prev, "c_prev": c_prev}, weight_ih, weight_hh,
                   bias_ih, bias_hh)
     hs, c_n, cache = lstm_forward(x[None], h_prev, c_prev, weight_ih, weight_hh, bias_ih,
                                   bias_hh)
@@ -163,16 +163,16 @@ class LSTMInputCache(NamedTuple):
 
 def lstm_forward_proj(xw, h0, c0, weight_hh, bias_hh):
     """xw (T, B, 4H), h0, c0 (B, H) -> hs (T, B, H), c_n (B, H), cache."""
-    _, H, dtype = ck.check_cell_params(GATES, None, weight_hh, None, bias_hh)
-    T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
+    _, H, dtype = ck.check_cell_params(LSTM.gates, None, weight_hh, None, bias_hh)
+    T, B = ck.check_sequence("xw", xw, LSTM.gates * H, dtype, "(T, B, G*H)")
     ck.check_state("h0", h0, B, H, dtype)
     ck.check_state("c0", c0, B, H, dtype)
     hs = np.empty((T + 1, B, H), dtype)
     cs = np.empty((T + 1, B, H), dtype)
-    gates = np.empty((T, B, GATES * H), dtype)
+    gates = np.empty((T, B, LSTM.gates * H), dtype)
     hs[0], cs[0] = h0, c0
     _forward(np.ascontiguousarray(xw), np.ascontiguousarray(bias_hh), pack_forward(weight_hh),
-             split_rows(B, T * B * GATES * H * H), hs, cs, gates, False)
+             split_rows(B, T * B * LSTM.gates * H * H), hs, cs, gates, False)
     return hs[1:], cs[T], LSTMCache(hs, cs, gates, weight_hh)
 
 
@@ -190,16 +190,16 @@ def lstm_backward_proj(dhs, cache, dh_n=None, dc_n=None, truncate=None):
         "dc_n", dc_n, B, H, dtype, finite=False)
     truncate = ck.check_truncate(truncate)
     wp = pack_backward(c.weight_hh)
-    split = split_rows(B, T * B * ages(T, truncate) * GATES * H * H)
+    split = split_rows(B, T * B * ages(T, truncate) * LSTM.gates * H * H)
     dh0 = np.empty((B, H), dtype)
     dhs = np.ascontiguousarray(dhs)
     dh_n = np.ascontiguousarray(dh_n)
     if truncate is None or truncate >= T:
-        dxw = np.empty((T, B, GATES * H), dtype)
+        dxw = np.empty((T, B, LSTM.gates * H), dtype)
         dc0 = np.array(dc_n, dtype, copy=True, order="C")
         _backward_full(dhs, dh_n, dc0, c.hs, c.cs, c.gates, wp, split, dxw, dxw, dh0, False)
     else:
-        dxw = np.zeros((T, B, GATES * H), dtype)
+        dxw = np.zeros((T, B, LSTM.gates * H), dtype)
         dc0 = np.empty((B, H), dtype)
         _backward_window(dhs, dh_n, np.ascontiguousarray(dc_n), c.hs, c.cs, c.gates, wp, split,
                          truncate, dxw, dxw, dh0, dc0, False)
@@ -209,7 +209,7 @@ def lstm_backward_proj(dhs, cache, dh_n=None, dc_n=None, truncate=None):
 
 def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):
     """x (T, B, D), h0, c0 (B, H) -> hs (T, B, H), c_n (B, H), cache. ``h_n`` is ``hs[-1]``."""
-    D, H, dtype = ck.check_cell_params(GATES, weight_ih, weight_hh, bias_ih, bias_hh)
+    D, H, dtype = ck.check_cell_params(LSTM.gates, weight_ih, weight_hh, bias_ih, bias_hh)
     ck.check_sequence("x", x, D, dtype, "(T, B, D)")
     xw = input_projection(x, weight_ih, bias_ih)
     hs, c_n, proj = lstm_forward_proj(xw, h0, c0, weight_hh, bias_hh)
@@ -222,3 +222,7 @@ def lstm_backward(dhs, cache, dh_n=None, dc_n=None, truncate=None):
     dxw, dh0, dc0, dweight_hh, dbias_hh = lstm_backward_proj(dhs, c.proj, dh_n, dc_n, truncate)
     dx, dweight_ih, dbias_ih = input_grads(dxw, c.x, c.weight_ih)
     return dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh
+
+
+FUNCTIONS = CellFunctions(lstm_step_forward, lstm_step_backward, lstm_forward, lstm_backward,
+                          lstm_forward_proj, lstm_backward_proj)

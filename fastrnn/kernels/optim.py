@@ -45,8 +45,10 @@ import numba
 import numpy as np
 
 from .._jit import njit, prange
-from ..reference.optim import __all__  # noqa: F401  (the same public names)
-from ..reference.optim import check_param, check_required, check_update_arrays
+from .._checks import check_param, check_required, check_update_arrays
+
+__all__ = ["sgd_update", "adagrad_update", "rmsprop_update", "rmsprop_nesterov_lookahead",
+           "rmsprop_nesterov_update", "adam_update", "sum_squares", "scale", "clip_value"]
 
 PARALLEL_MIN_SIZE = 1 << 18   # elements; smaller arrays are updated on the calling thread
 _BLOCK = 1 << 14              # elements per parallel work item and per partial sum

@@ -28,10 +28,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
+from ..cells import GRU, CellFunctions
 from ._bptt import backward_through_time, input_grads, project_inputs, recurrent_grads
 from .lstm import sigmoid
 
-GATES = 3
 
 
 # ---------------------------------------------------------------- one step, on projected input
@@ -76,7 +76,7 @@ class GRUStepCache(NamedTuple):
 
 def gru_step_forward(x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh):
     """One step: x (B, D), h_prev (B, H) -> h_next (B, H), cache."""
-    ck.check_step(GATES, x, {"h_prev": h_prev}, weight_ih, weight_hh, bias_ih, bias_hh)
+    ck.check_step(GRU.gates, x, {"h_prev": h_prev}, weight_ih, weight_hh, bias_ih, bias_hh)
     xw = project_inputs(x, weight_ih, bias_ih)                # (B, 3H)
     h, gates, ah_n = _cell_forward(xw, h_prev, weight_hh, bias_hh)
     return h, GRUStepCache(x, h_prev, gates, ah_n, weight_ih, weight_hh)
@@ -109,11 +109,11 @@ class GRUInputCache(NamedTuple):
 
 def gru_forward_proj(xw, h0, weight_hh, bias_hh):
     """xw (T, B, 3H), h0 (B, H) -> hs (T, B, H), cache."""
-    _, H, dtype = ck.check_cell_params(GATES, None, weight_hh, None, bias_hh)
-    T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
+    _, H, dtype = ck.check_cell_params(GRU.gates, None, weight_hh, None, bias_hh)
+    T, B = ck.check_sequence("xw", xw, GRU.gates * H, dtype, "(T, B, G*H)")
     ck.check_state("h0", h0, B, H, dtype)
     hs = np.empty((T + 1, B, H), dtype)                       # (T+1, B, H)
-    gates = np.empty((T, B, GATES * H), dtype)                # (T, B, 3H)
+    gates = np.empty((T, B, GRU.gates * H), dtype)                # (T, B, 3H)
     ah_n = np.empty((T, B, H), dtype)                         # (T, B, H)
     hs[0] = h0
     for t in range(T):
@@ -144,7 +144,7 @@ def gru_backward_proj(dhs, cache, dh_n=None, truncate=None):
 
 def gru_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh):
     """x (T, B, D), h0 (B, H) -> hs (T, B, H), cache. The final state is ``hs[-1]``."""
-    D, H, dtype = ck.check_cell_params(GATES, weight_ih, weight_hh, bias_ih, bias_hh)
+    D, H, dtype = ck.check_cell_params(GRU.gates, weight_ih, weight_hh, bias_ih, bias_hh)
     ck.check_sequence("x", x, D, dtype, "(T, B, D)")
     xw = project_inputs(x, weight_ih, bias_ih)                # (T, B, 3H)
     hs, proj = gru_forward_proj(xw, h0, weight_hh, bias_hh)
@@ -157,3 +157,7 @@ def gru_backward(dhs, cache, dh_n=None, truncate=None):
     dxw, dh0, dweight_hh, dbias_hh = gru_backward_proj(dhs, c.proj, dh_n, truncate)
     dx, dweight_ih, dbias_ih = input_grads(dxw, c.x, c.weight_ih)
     return dx, dh0, dweight_ih, dweight_hh, dbias_ih, dbias_hh
+
+
+FUNCTIONS = CellFunctions(gru_step_forward, gru_step_backward, gru_forward, gru_backward,
+                          gru_forward_proj, gru_backward_proj)

@@ -26,9 +26,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
+from ..cells import LSTM, CellFunctions
 from ._bptt import backward_through_time, input_grads, project_inputs, recurrent_grads
 
-GATES = 4
 
 
 def sigmoid(a):
@@ -83,7 +83,8 @@ class LSTMStepCache(NamedTuple):
 
 def lstm_step_forward(x, h_prev, c_prev, weight_ih, weight_hh, bias_ih, bias_hh):
     """One step: x (B, D), h_prev, c_prev (B, H) -> h_next, c_next (B, H), cache."""
-    ck.check_step(GATES, x, {"h_prev": h_prev, "c_prev": c_prev}, weight_ih, weight_hh, bias_ih, bias_hh)
+    ck.check_step(LSTM.gates, x, {"h_prev": h_prev, "c_prev": c_prev}, weight_ih, weight_hh,
+                  bias_ih, bias_hh)
     xw = project_inputs(x, weight_ih, bias_ih)                # (B, 4H)
     h, c, gates = _cell_forward(xw, h_prev, c_prev, weight_hh, bias_hh)
     return h, c, LSTMStepCache(x, h_prev, c_prev, c, gates, weight_ih, weight_hh)
@@ -118,13 +119,13 @@ class LSTMInputCache(NamedTuple):
 
 def lstm_forward_proj(xw, h0, c0, weight_hh, bias_hh):
     """xw (T, B, 4H), h0, c0 (B, H) -> hs (T, B, H), c_n (B, H), cache."""
-    _, H, dtype = ck.check_cell_params(GATES, None, weight_hh, None, bias_hh)
-    T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
+    _, H, dtype = ck.check_cell_params(LSTM.gates, None, weight_hh, None, bias_hh)
+    T, B = ck.check_sequence("xw", xw, LSTM.gates * H, dtype, "(T, B, G*H)")
     ck.check_state("h0", h0, B, H, dtype)
     ck.check_state("c0", c0, B, H, dtype)
     hs = np.empty((T + 1, B, H), dtype)                       # (T+1, B, H)
     cs = np.empty((T + 1, B, H), dtype)                       # (T+1, B, H)
-    gates = np.empty((T, B, GATES * H), dtype)                # (T, B, 4H)
+    gates = np.empty((T, B, LSTM.gates * H), dtype)                # (T, B, 4H)
     hs[0], cs[0] = h0, c0
     for t in range(T):
         hs[t + 1], cs[t + 1], gates[t] = _cell_forward(xw[t], hs[t], cs[t], weight_hh, bias_hh)
@@ -156,7 +157,7 @@ def lstm_backward_proj(dhs, cache, dh_n=None, dc_n=None, truncate=None):
 
 def lstm_forward(x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh):
     """x (T, B, D), h0, c0 (B, H) -> hs (T, B, H), c_n (B, H), cache. ``h_n`` is ``hs[-1]``."""
-    D, H, dtype = ck.check_cell_params(GATES, weight_ih, weight_hh, bias_ih, bias_hh)
+    D, H, dtype = ck.check_cell_params(LSTM.gates, weight_ih, weight_hh, bias_ih, bias_hh)
     ck.check_sequence("x", x, D, dtype, "(T, B, D)")
     xw = project_inputs(x, weight_ih, bias_ih)                # (T, B, 4H)
     hs, c_n, proj = lstm_forward_proj(xw, h0, c0, weight_hh, bias_hh)
@@ -169,3 +170,7 @@ def lstm_backward(dhs, cache, dh_n=None, dc_n=None, truncate=None):
     dxw, dh0, dc0, dweight_hh, dbias_hh = lstm_backward_proj(dhs, c.proj, dh_n, dc_n, truncate)
     dx, dweight_ih, dbias_ih = input_grads(dxw, c.x, c.weight_ih)
     return dx, dh0, dc0, dweight_ih, dweight_hh, dbias_ih, dbias_hh
+
+
+FUNCTIONS = CellFunctions(lstm_step_forward, lstm_step_backward, lstm_forward, lstm_backward,
+                          lstm_forward_proj, lstm_backward_proj)

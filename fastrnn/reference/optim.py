@@ -30,64 +30,10 @@ import math
 
 import numpy as np
 
-from .. import _checks as ck
+from .._checks import check_param, check_required, check_update_arrays
 
 __all__ = ["sgd_update", "adagrad_update", "rmsprop_update", "rmsprop_nesterov_lookahead",
            "rmsprop_nesterov_update", "adam_update", "sum_squares", "scale", "clip_value"]
-
-
-# ---------------------------------------------------------------- validation (shared)
-
-def check_param(name, a):
-    """A float32/float64 ndarray that can be updated in place through a flat view."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
-    if a.dtype not in ck.FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {a.dtype}")
-    flags = a.flags
-    if not flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous (it is updated in place through a flat "
-                         "view); use np.ascontiguousarray once, before creating the optimizer")
-    if not flags.writeable:
-        raise ValueError(f"{name} must be writeable")
-    return a
-
-
-def check_like(name, a, param, writeable=True):
-    """``a`` has the shape and dtype of ``param`` (and, if written, is C-contiguous and
-    writeable)."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
-    if a.dtype != param.dtype:
-        raise TypeError(f"{name} has dtype {a.dtype} but param has dtype {param.dtype}; "
-                        "they must match (dtypes are never converted)")
-    if a.shape != param.shape:
-        ck.check_shape(name, a, param.shape, "(the shape of param)")
-    if writeable:
-        check_param(name, a)
-    return a
-
-
-def check_update_arrays(param, grad, **state):
-    """Validates the arrays of an update (``grad=None``: there is none); ``None`` states are
-    skipped (unused ones). Each state must be an array of its own: passing param, grad or one
-    state twice is an error (overlapping views are not looked for)."""
-    check_param("param", param)
-    if grad is not None:
-        check_like("grad", grad, param, writeable=False)
-    seen = [param, grad]
-    for name, a in state.items():
-        if a is not None:
-            check_like(name, a, param)
-            if any(a is b for b in seen):
-                raise ValueError(f"{name} must be an array of its own, not param, grad or "
-                                 "another state")
-            seen.append(a)
-
-
-def check_required(name, a, when):
-    if a is None:
-        raise ValueError(f"{name} is required when {when}")
 
 
 # ---------------------------------------------------------------- SGD

@@ -27,9 +27,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
+from ..cells import RNN, CellFunctions
 from ._bptt import backward_through_time, input_grads, project_inputs, recurrent_grads
 
-GATES = 1
 
 
 def _act(a, nonlinearity):
@@ -67,7 +67,7 @@ class RNNStepCache(NamedTuple):
 
 def rnn_step_forward(x, h_prev, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity="tanh"):
     """One step: x (B, D), h_prev (B, H) -> h_next (B, H), cache."""
-    ck.check_step(GATES, x, {"h_prev": h_prev}, weight_ih, weight_hh, bias_ih, bias_hh)
+    ck.check_step(RNN.gates, x, {"h_prev": h_prev}, weight_ih, weight_hh, bias_ih, bias_hh)
     ck.check_nonlinearity(nonlinearity)
     xw = project_inputs(x, weight_ih, bias_ih)                # (B, H)
     h_next = _cell_forward(xw, h_prev, weight_hh, bias_hh, nonlinearity)
@@ -100,9 +100,9 @@ class RNNInputCache(NamedTuple):
 
 def rnn_forward_proj(xw, h0, weight_hh, bias_hh, nonlinearity="tanh"):
     """xw (T, B, H) projected inputs, h0 (B, H) -> hs (T, B, H), cache."""
-    _, H, dtype = ck.check_cell_params(GATES, None, weight_hh, None, bias_hh)
+    _, H, dtype = ck.check_cell_params(RNN.gates, None, weight_hh, None, bias_hh)
     ck.check_nonlinearity(nonlinearity)
-    T, B = ck.check_sequence("xw", xw, GATES * H, dtype, "(T, B, G*H)")
+    T, B = ck.check_sequence("xw", xw, RNN.gates * H, dtype, "(T, B, G*H)")
     ck.check_state("h0", h0, B, H, dtype)
     hs = np.empty((T + 1, B, H), dtype)                       # (T+1, B, H)
     hs[0] = h0
@@ -134,7 +134,7 @@ def rnn_backward_proj(dhs, cache, dh_n=None, truncate=None):
 
 def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity="tanh"):
     """x (T, B, D), h0 (B, H) -> hs (T, B, H), cache. The final state is ``hs[-1]``."""
-    D, H, dtype = ck.check_cell_params(GATES, weight_ih, weight_hh, bias_ih, bias_hh)
+    D, H, dtype = ck.check_cell_params(RNN.gates, weight_ih, weight_hh, bias_ih, bias_hh)
     ck.check_sequence("x", x, D, dtype, "(T, B, D)")
     xw = project_inputs(x, weight_ih, bias_ih)                # (T, B, H)
     hs, proj = rnn_forward_proj(xw, h0, weight_hh, bias_hh, nonlinearity)
@@ -147,3 +147,7 @@ def rnn_backward(dhs, cache, dh_n=None, truncate=None):
     dxw, dh0, dweight_hh, dbias_hh = rnn_backward_proj(dhs, c.proj, dh_n, truncate)
     dx, dweight_ih, dbias_ih = input_grads(dxw, c.x, c.weight_ih)
     return dx, dh0, dweight_ih, dweight_hh, dbias_ih, dbias_hh
+
+
+FUNCTIONS = CellFunctions(rnn_step_forward, rnn_step_backward, rnn_forward, rnn_backward,
+                          rnn_forward_proj, rnn_backward_proj)
