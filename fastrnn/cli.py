@@ -193,10 +193,10 @@ def _train(parser, args, argv):
         out=args.out)
     if args.resume:
         # settings not given on the command line come from the checkpoint being resumed
-        from .checkpoint import load
+        from .checkpoint import load_run
         from .sample import resolve
         args.resume = resolve(args.resume)
-        saved = load(args.resume)["config"]
+        saved = load_run(args.resume)["config"]
         given = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:])}
         for key in fields:
             if key in ("steps", "epochs", "time", "out"):          # budgets are per run

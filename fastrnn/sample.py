@@ -3,6 +3,7 @@
 
 import math
 import os
+import stat
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def resolve(path):
 def load_model(path):
     """-> (model, vocab, tree) from a checkpoint file or run directory."""
     path = resolve(path)
-    tree = ckpt.load(path)
+    tree = ckpt.load_run(path)
     try:
         cfg = TrainConfig(**tree["config"])
         vocab = data_mod.Vocab.from_json(tree["vocab"])
@@ -67,6 +68,9 @@ def generate(model, vocab, length=500, temperature=1.0, top_k=None, prime="", se
 def evaluate_file(model, vocab, path, chunk_tokens=1 << 16, seq=1000):
     """Mean loss (nats/token) of the model on a text file, read in chunks, with the state
     carried across the whole file as in training. -> (nats, tokens)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):           # a FIFO would block forever
+        raise ValueError(f"{path} is not a regular file (a pipe or device?); save the text to "
+                         "a file first")
     state, total, n = None, 0.0, 0
     prev = None
     for ids in _file_ids(vocab, path, chunk_tokens):

@@ -197,7 +197,7 @@ class Trainer:
         if not self.world.is_root:                 # rank 0 alone reports
             progress, log = False, (lambda *args, **kw: None)
         self.cfg, self.progress, self.log = cfg, progress, log
-        resumed = ckpt.load(resume) if resume else None
+        resumed = ckpt.load_run(resume) if resume else None
         if resumed is not None:
             old = resumed["config"]
             diff = {k: (old[k], getattr(cfg, k)) for k in MODEL_KEYS if old[k] != getattr(cfg, k)}
@@ -250,7 +250,11 @@ class Trainer:
         self.checkpoint_path = os.path.join(self.out, CHECKPOINT)
         self.saved_step = None                     # step of the last checkpoint written
         if resumed is not None:
-            self._restore(resumed)
+            try:
+                self._restore(resumed)
+            except (KeyError, TypeError, ValueError) as e:
+                raise ckpt.CheckpointError(f"{resume} is corrupt or not a fastrnn checkpoint: "
+                                           f"its state does not fit this run ({e})") from None
             if os.path.abspath(resume) == os.path.abspath(self.checkpoint_path):
                 self.saved_step = self.step
 

@@ -46,7 +46,7 @@ def test_truncated_file(tmp_path, cut):
     ckpt.save(p, tree())
     data = p.read_bytes()
     p.write_bytes(data[:cut])
-    with pytest.raises(ckpt.CheckpointError, match="not a readable fastrnn checkpoint"):
+    with pytest.raises(ckpt.CheckpointError, match="is corrupt or not a fastrnn checkpoint: not a readable .npz"):
         ckpt.load(p)
 
 
@@ -57,7 +57,7 @@ def test_wrong_file_types(tmp_path):
         ckpt.load(txt)
     other = tmp_path / "other.npz"
     np.savez(other, a=np.zeros(2))
-    with pytest.raises(ckpt.CheckpointError, match="not a fastrnn checkpoint"):
+    with pytest.raises(ckpt.CheckpointError, match="not a fastrnn checkpoint: it has no __tree"):
         ckpt.load(other)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ckpt.load(tmp_path / "missing.npz")

@@ -191,7 +191,7 @@ def test_wrong_file_types(capsys, tmp_path, content):
     npz = tmp_path / "other.npz"
     np.savez(npz, weights=np.zeros(3))
     code, err = main(capsys, "sample", npz)
-    assert code == 2 and "is not a fastrnn checkpoint" in err
+    assert code == 2 and "is corrupt or not a fastrnn checkpoint: it has no __tree__" in err
 
 
 def test_resume_with_another_model_or_vocabulary(capsys, tmp_path, run_dir):
@@ -212,7 +212,7 @@ def test_future_format_version(capsys, tmp_path):
     p = tmp_path / "new.npz"
     np.savez(p, __tree__=np.array('{"format": "fastrnn-checkpoint", "version": 99, "tree": {}}'))
     code, err = main(capsys, "train", "--resume", p, "--steps", 1)
-    assert code == 2 and "newer than this fastrnn supports (1): upgrade fastrnn" in err
+    assert code == 2 and "newer than this fastrnn supports (2): upgrade fastrnn" in err
 
 
 class _Evil:
