@@ -240,6 +240,12 @@ class Trainer:
         self.elapsed = 0.0
         self.best_val = None
         self.state = None
+        if resumed is not None:                    # before anything is written
+            try:
+                self._restore(resumed)
+            except (KeyError, TypeError, ValueError) as e:
+                raise ckpt.CheckpointError(f"{resume} is corrupt or not a fastrnn checkpoint: "
+                                           f"its state does not fit this run ({e})") from None
         self.out = self.world.bcast(cfg.out or os.path.join(
             "runs", time.strftime("%Y%m%d-%H%M%S") + f"-{cfg.cell}{cfg.hidden}x{cfg.layers}"))
         if self.world.is_root:
@@ -250,11 +256,6 @@ class Trainer:
         self.checkpoint_path = os.path.join(self.out, CHECKPOINT)
         self.saved_step = None                     # step of the last checkpoint written
         if resumed is not None:
-            try:
-                self._restore(resumed)
-            except (KeyError, TypeError, ValueError) as e:
-                raise ckpt.CheckpointError(f"{resume} is corrupt or not a fastrnn checkpoint: "
-                                           f"its state does not fit this run ({e})") from None
             if os.path.abspath(resume) == os.path.abspath(self.checkpoint_path):
                 self.saved_step = self.step
 
