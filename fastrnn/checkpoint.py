@@ -414,8 +414,8 @@ _RUN_KEYS = {"config": dict, "vocab": dict, "model": dict, "optimizer": dict,
 def model_shapes(cell, hidden, layers, vocab_size):
     """{name: shape} of the tensors of ``fastrnn.nn.CharRNN(vocab_size, hidden, layers, cell)``
     (its ``state_dict``), computed without building it."""
-    from .nn import GATES
-    G, H, V = GATES[cell], hidden, vocab_size
+    from .cells import CELLS
+    G, H, V = CELLS[cell].gates, hidden, vocab_size
     shapes = {}
     for layer in range(layers):
         shapes[f"rnn.weight_ih_l{layer}"] = (G * H, V if layer == 0 else H)
