@@ -1,6 +1,7 @@
 """The ``fastrnn`` command line (argparse), nothing else: each sub-command calls a module."""
 
 import argparse
+import math
 import os
 import sys
 
@@ -72,45 +73,78 @@ def _val_fraction(s):
 EXIT_CODES = {"diverged": 1, "save_failed": 1, "interrupted": 130, "aborted": 130}
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each option's default, except where there is none to show (None,
+    a flag's False) or the help text already says it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False \
+                or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _parser(sub, name, **kw):
+    """A sub-command parser: no abbreviated options, defaults shown in --help."""
+    return sub.add_parser(name, allow_abbrev=False, formatter_class=_Help, **kw)
+
+
 def _add_train(sub):
-    t = sub.add_parser("train", help="train a character-level language model",
-                       description="Train a char-level RNN/LSTM/GRU language model. With no "
-                                   "CORPUS, trains on the embedded default corpus.")
+    t = _parser(sub, "train", help="train a character-level language model",
+                description="Train a char-level RNN/LSTM/GRU language model. With no CORPUS, "
+                            "trains on the embedded default corpus. With --resume, every "
+                            "setting not given on the command line comes from the checkpoint.")
     t.add_argument("corpus", nargs="?", help="text file (default: the embedded corpus)")
     t.add_argument("--byte", action="store_true",
                    help="byte-level tokens instead of UTF-8 characters")
-    t.add_argument("--cell", choices=CELL_NAMES, default="lstm")
-    t.add_argument("--hidden", type=_positive, default=128)
-    t.add_argument("--layers", type=_positive, default=2)
+    t.add_argument("--cell", choices=CELL_NAMES, default="lstm", help="cell type")
+    t.add_argument("--hidden", type=_positive, default=128, help="hidden units per layer")
+    t.add_argument("--layers", type=_positive, default=2, help="number of stacked layers")
     t.add_argument("--seq", type=_positive, default=50, help="window length T (BPTT chunk)")
     t.add_argument("--batch", type=_positive, default=50, help="number of streams B")
-    t.add_argument("--dropout", type=_fraction, default=0.0)
+    t.add_argument("--dropout", type=_fraction, default=0.0,
+                   help="dropout between layers, in [0, 1)")
     t.add_argument("--truncate", type=_nonneg_int, default=None,
                    help="windowed truncated BPTT inside each window (default: full BPTT)")
-    t.add_argument("--optimizer", choices=("adam", "rmsprop"), default="rmsprop")
-    t.add_argument("--lr", type=_positive_finite, default=2e-3)
+    t.add_argument("--optimizer", choices=("adam", "rmsprop"), default="rmsprop",
+                   help="rmsprop is char-rnn's (alpha 0.95)")
+    t.add_argument("--lr", type=_positive_finite, default=2e-3, help="learning rate")
     t.add_argument("--clip", type=_positive_float, default=5.0,
                    help="clip the global gradient norm")
-    t.add_argument("--schedule", choices=("none", "cosine", "step"), default="none")
-    t.add_argument("--steps", type=_positive, default=None, help="stop after N steps")
-    t.add_argument("--epochs", type=_positive_float, default=None)
-    t.add_argument("--time", type=_positive_float, default=None, help="stop after N seconds")
+    t.add_argument("--schedule", choices=("none", "cosine", "step"), default="none",
+                   help="learning-rate schedule (cosine needs --steps)")
+    t.add_argument("--steps", type=_positive, default=None,
+                   help="stop at step N (counted from the run's start, also on --resume)")
+    t.add_argument("--epochs", type=_positive_float, default=None,
+                   help="stop after N epochs (counted from the run's start; default: 10 "
+                        "when no budget is given)")
+    t.add_argument("--time", type=_positive_float, default=None,
+                   help="stop after N seconds of this invocation")
     t.add_argument("--val-fraction", type=_val_fraction, default=0.05,
                    help="fraction of each stream kept for validation, in [0, 0.5)")
-    t.add_argument("--eval-every", type=_positive, default=200)
+    t.add_argument("--eval-every", type=_positive, default=200,
+                   help="evaluate on the validation data every N steps")
     t.add_argument("--eval-batches", type=_positive, default=100,
                    help="validation windows per evaluation (default: 100, i.e. B*T*100 tokens)")
-    t.add_argument("--checkpoint-every", type=_positive, default=500)
-    t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    t.add_argument("--seed", type=_nonneg_int, default=0)
-    t.add_argument("--threads", type=_positive, default=None)
+    t.add_argument("--checkpoint-every", type=_positive, default=500,
+                   help="write the checkpoint every N steps (and at the end)")
+    t.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="floating-point type of weights and computation")
+    t.add_argument("--seed", type=_nonneg_int, default=0,
+                   help="seed of the initial weights and of dropout")
+    t.add_argument("--threads", type=_positive, default=None,
+                   help="kernel threads (default: all cores, or NUMBA_NUM_THREADS)")
     t.add_argument("--out", default=None, help="run directory (default: runs/<time>-<model>)")
     t.add_argument("--resume", default=None, metavar="CHECKPOINT",
                    help="continue a run from its checkpoint (file or run directory)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an --out directory that holds a checkpoint, "
+                        "replacing it (and its log)")
     t.add_argument("--plot", action="store_true", help="write loss.png (needs the plot extra)")
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (messages are still printed)")
     t.add_argument("--on-nan", choices=("stop", "skip", "rollback"), default="stop",
-                   help="when the loss or gradient becomes NaN/Inf: stop (default), skip that "
+                   help="when the loss or gradient becomes NaN/Inf: stop, skip that "
                         "update, or roll back to the last good state and halve the learning "
                         "rate")
     t.add_argument("--nan-retries", type=_positive, default=3,
@@ -119,45 +153,53 @@ def _add_train(sub):
 
 
 def _add_sample(sub):
-    s = sub.add_parser("sample", help="generate text from a checkpoint")
+    s = _parser(sub, "sample", help="generate text from a checkpoint",
+                description="Generate text from a trained model. The --prime text is printed "
+                            "first, then the generated continuation.")
     s.add_argument("checkpoint", help="checkpoint file or run directory (e.g. runs/latest)")
-    s.add_argument("-n", "--length", type=_nonneg_int, default=500)
-    s.add_argument("--temperature", type=_positive_finite, default=0.8)
-    s.add_argument("--top-k", type=_positive, default=None)
+    s.add_argument("-n", "--length", type=_nonneg_int, default=500,
+                   help="tokens to generate (0: stream until interrupted)")
+    s.add_argument("--temperature", type=_positive_finite, default=0.8,
+                   help="below 1: more conservative, above 1: more random")
+    s.add_argument("--top-k", type=_positive, default=None,
+                   help="sample among the k likeliest tokens only")
     s.add_argument("--prime", default="", help="text to start from")
-    s.add_argument("--seed", type=_nonneg_int, default=None)
+    s.add_argument("--seed", type=_nonneg_int, default=None,
+                   help="random seed (default: a different text each time)")
     s.add_argument("--argmax", action="store_true", help="always take the likeliest token")
     return s
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="fastrnn",
+        prog="fastrnn", allow_abbrev=False, formatter_class=_Help,
         description="Train recurrent networks (RNN, LSTM, GRU) on the CPU with Numba kernels.",
     )
     parser.add_argument("--version", action="version", version=f"fastrnn {__version__}")
     sub = parser.add_subparsers(dest="command")
     parser.train_parser = _add_train(sub)     # usage errors of `train` show its usage
     _add_sample(sub)
-    i = sub.add_parser("info", help="describe a checkpoint")
-    i.add_argument("checkpoint")
-    e = sub.add_parser("eval", help="loss (nats and bits per char) of a model on a text file")
-    e.add_argument("checkpoint")
-    e.add_argument("file")
+    i = _parser(sub, "info", help="describe a checkpoint")
+    i.add_argument("checkpoint", help="checkpoint file or run directory")
+    e = _parser(sub, "eval", help="loss (nats and bits per char) of a model on a text file")
+    e.add_argument("checkpoint", help="checkpoint file or run directory")
+    e.add_argument("file", help="text file to evaluate")
 
-    b = sub.add_parser("bench", help="tokens/s of fastrnn vs the NumPy reference (and PyTorch)",
-                       description="Forward + full-BPTT backward of one cell on a dense input "
-                                   "(D = H), all backends measured in this process.")
+    b = _parser(sub, "bench", help="tokens/s of fastrnn vs the NumPy reference (and PyTorch)",
+                description="Forward + full-BPTT backward of one cell on a dense input (D = H), "
+                            "all backends measured in this process.")
     b.add_argument("--cells", type=_cells, default=CELL_NAMES,
                    help="comma-separated among lstm,gru,rnn (default: all)")
     b.add_argument("--hidden", type=_csv(int), default=(128, 256, 512),
                    help="comma-separated hidden sizes (default: 128,256,512)")
-    b.add_argument("--batch", type=_positive, default=50)
-    b.add_argument("--seq", type=_positive, default=50)
+    b.add_argument("--batch", type=_positive, default=50, help="batch size B")
+    b.add_argument("--seq", type=_positive, default=50, help="sequence length T")
     b.add_argument("--threads", type=_positive, default=None,
                    help="threads for fastrnn, BLAS and PyTorch (default: all cores)")
-    b.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    b.add_argument("--repeat", type=_positive, default=3)
+    b.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="floating-point type")
+    b.add_argument("--repeat", type=_positive, default=3,
+                   help="timing rounds per measurement (the best is kept)")
     b.add_argument("--torch", action="store_true", help="also measure PyTorch CPU")
     b.add_argument("--no-reference", action="store_true", help="skip the NumPy reference")
     b.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -173,12 +215,48 @@ def build_parser():
     return parser
 
 
+def _given_options(parser, args, argv):
+    """The train options given on the command line, decided by argparse itself: the command
+    line parsed again with no defaults, so an option is present only if it was given (in any
+    form argparse accepts), never by matching argv text."""
+    absent = object()
+    probe = build_parser()
+    probe.train_parser.set_defaults(**{k: absent for k in vars(args)})
+    given = probe.parse_args(argv)
+    return {k for k, v in vars(given).items() if v is not absent}
+
+
+def _check_run_dir(out, resume, overwrite):
+    """A new run must not silently replace the checkpoint of another one in ``out``."""
+    from .train import CHECKPOINT
+    if out is None or overwrite:
+        return
+    existing = os.path.join(out, CHECKPOINT)
+    if not os.path.exists(existing):
+        return
+    if resume is not None and os.path.abspath(resume) == os.path.abspath(existing):
+        return                                     # continuing that very run
+    raise ValueError(f"{out} already holds a trained model ({existing}): continue it with "
+                     f"--resume {out}, or start a new run over it with --overwrite (which "
+                     "replaces its checkpoint and log), or choose another --out")
+
+
+def _budget_steps(cfg, batches_per_epoch):
+    """The step the budget ends at (steps/epochs), or None for a time budget alone."""
+    ends = [cfg.steps] if cfg.steps is not None else []
+    if cfg.epochs is not None:
+        ends.append(math.ceil(cfg.epochs * batches_per_epoch))
+    return min(ends) if ends else None
+
+
 def _train(parser, args, argv):
     from . import train
     if args.steps is None and args.epochs is None and args.time is None:
         args.epochs = 10.0
     if args.schedule == "cosine" and args.steps is None:
         parser.train_parser.error("--schedule cosine needs --steps")
+    if args.plot:                                   # optional dependencies: before any work
+        _require("matplotlib", "--plot", "plot")
     if args.threads:
         from . import set_num_threads
         set_num_threads(args.threads)
@@ -197,23 +275,34 @@ def _train(parser, args, argv):
         from .sample import resolve
         args.resume = resolve(args.resume)
         saved = load_run(args.resume)["config"]
-        given = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:])}
+        given = _given_options(parser, args, argv)
         for key in fields:
             if key in ("steps", "epochs", "time", "out"):          # budgets are per run
                 continue
-            if key == "corpus":
-                inherit = args.corpus is None
-            else:
-                inherit = ("--byte" if key == "mode" else "--" + key.replace("_", "-")) \
-                    not in given
-            if inherit:
+            if ("byte" if key == "mode" else key) not in given:
                 fields[key] = saved.get(key, fields[key])
         if args.out is None:
             fields["out"] = os.path.dirname(os.path.abspath(args.resume))
+    _check_run_dir(fields["out"], args.resume, args.overwrite)
     cfg = train.TrainConfig(**fields)
     from .dist import world
     with world().abort_on_error("fastrnn train"):  # under MPI: an error on one rank ends all
         trainer = train.Trainer(cfg, resume=args.resume, progress=not args.no_progress)
+        end = _budget_steps(cfg, trainer.train_data.batches_per_epoch)
+        if args.resume and end is not None and trainer.step >= end:
+            budget = (f"--steps {cfg.steps}" if cfg.steps == end else
+                      f"--epochs {cfg.epochs:g} (step {end})")
+            raise ValueError(f"{args.resume} is already at step {trainer.step}, past the budget "
+                             f"{budget}: nothing to train. Budgets count from the start of "
+                             f"the run: give a larger one (e.g. --steps {trainer.step + 1000}) "
+                             "or --time SECONDS")
+        if args.overwrite and trainer.world.is_root and not (
+                args.resume and os.path.abspath(args.resume)
+                == os.path.abspath(trainer.checkpoint_path)):
+            for name in (train.CHECKPOINT, "log.jsonl", "loss.png"):   # the new run replaces
+                path = os.path.join(trainer.out, name)                   # the old one's files
+                if os.path.exists(path):
+                    os.remove(path)
         status = trainer.run()
     if not trainer.world.is_root:                  # rank 0 alone reports
         return EXIT_CODES.get(status, 0)
@@ -228,9 +317,21 @@ def _train(parser, args, argv):
     return EXIT_CODES.get(status, 0)
 
 
+def _require(module, what, extra):
+    """Import an optional dependency up front, or fail with the extra that provides it."""
+    import importlib
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(f"{what} needs {module}, which is not installed: "
+                          f"pip install 'fastrnn[{extra}]' (or pip install -e '.[{extra}]' in "
+                          f"a clone)") from e
+
+
 def _sample(args):
     from .sample import generate, load_model
     model, vocab, _ = load_model(args.checkpoint)
+    sys.stdout.write(args.prime)                   # the text continues the prime
     generate(model, vocab, args.length, args.temperature, args.top_k, args.prime, args.seed,
              args.argmax, write=lambda s: (sys.stdout.write(s), sys.stdout.flush()))
     sys.stdout.write("\n")
@@ -244,12 +345,19 @@ def _info(args):
     n = sum(p.data.size for p in model.parameters())
     print(f"{cfg['cell']} {cfg['layers']} x {cfg['hidden']}, {cfg['dtype']}, {n:,} parameters")
     print(f"vocabulary: {vocab.size} {vocab.mode} tokens")
-    print(f"trained {tree['step']} steps, {tree['tokens']:,} tokens, {tree['elapsed']:.0f} s")
+    print(f"trained {tree['step']} steps, {tree['tokens']:,} tokens, {_duration(tree['elapsed'])}")
     if tree["best_val"] is not None:
         print(f"best validation loss: {tree['best_val']:.4f} nats/char "
               f"({tree['best_val'] / 0.6931471805599453:.3f} bits/char)")
     print(f"corpus: {cfg['corpus'] or '(embedded default)'}")
     return 0
+
+
+def _duration(seconds):
+    if seconds < 100:
+        return f"{seconds:.2f} s"
+    h, rest = divmod(round(seconds), 3600)
+    return (f"{h} h " if h else "") + f"{rest // 60} min {rest % 60} s ({seconds:,.0f} s)"
 
 
 def _eval(args):

@@ -19,6 +19,13 @@ def resolve(path):
         if not os.path.exists(inner):
             raise FileNotFoundError(f"{path} is a directory without a {CHECKPOINT}")
         return inner
+    if os.path.isfile(path):                       # a regular file: is it a zip (.npz) at all?
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+            raise ckpt.CheckpointError(
+                f"{path} is not a fastrnn checkpoint (fastrnn train writes them as .npz files, "
+                f"e.g. runs/NAME/{CHECKPOINT}; give that file or its run directory)")
     return path
 
 

@@ -271,9 +271,16 @@ class Trainer:
             "dropout_rng": self.model.rnn.rng.bit_generator.state,
             "hidden": None if self.state is None else   # all B streams (a collective)
             [self.world.allgather_streams(a) for a in _state_list(self.state)],
-            "step": self.step, "tokens": self.tokens, "elapsed": self.elapsed,
+            "step": self.step, "tokens": self.tokens, "elapsed": self._elapsed_now(),
             "best_val": self.best_val,
         }
+
+    def _elapsed_now(self):
+        """Training time of the run so far, this invocation's running time included."""
+        if getattr(self, "_clock", None) is None:
+            return self.elapsed
+        before, t_start = self._clock
+        return before + time.perf_counter() - t_start
 
     def _restore(self, tree):
         self.model.load_state_dict(tree["model"])
@@ -456,6 +463,7 @@ class Trainer:
         bar = tqdm(total=self._total(), initial=self.step, disable=not self.progress,
                    unit="step", dynamic_ncols=True)
         t_start = time.perf_counter()
+        self._clock = (self.elapsed, t_start)      # checkpoints taken while running count it
         t_last, tok_last = t_start, self.tokens
         train_loss = float("nan")
         status = "done"
@@ -528,7 +536,7 @@ class Trainer:
         except KeyboardInterrupt:
             status = "aborted"
         finally:
-            self.elapsed += time.perf_counter() - t_start
+            self.elapsed, self._clock = self._elapsed_now(), None
             bar.close()
             signal.signal(signal.SIGTERM, old_term)
             signal.signal(signal.SIGINT, old_int)

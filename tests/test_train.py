@@ -111,7 +111,8 @@ def test_cli_train_sample_info_eval(corpus, tmp_path):
     assert r.returncode == 0, r.stderr
     assert os.path.exists(out / "checkpoint.npz") and os.path.exists(out / "log.jsonl")
     r = run_cli("sample", out, "-n", 30, "--seed", 2, "--prime", "the ")
-    assert r.returncode == 0 and len(r.stdout.rstrip("\n")) == 30
+    assert r.returncode == 0 and len(r.stdout.rstrip("\n")) == len("the ") + 30
+    assert r.stdout.startswith("the ")                       # the prime is echoed first
     r = run_cli("info", out)
     assert "lstm 1 x 16" in r.stdout and "trained 6 steps" in r.stdout
     r = run_cli("eval", out, corpus)
