@@ -228,7 +228,7 @@ def _given_options(parser, args, argv):
 
 def _check_run_dir(out, resume, overwrite):
     """A new run must not silently replace the checkpoint of another one in ``out``."""
-    from .train import CHECKPOINT
+    from .train import CHECKPOINT, lock_run_dir
     if out is None or overwrite:
         return
     existing = os.path.join(out, CHECKPOINT)
@@ -236,6 +236,9 @@ def _check_run_dir(out, resume, overwrite):
         return
     if resume is not None and os.path.abspath(resume) == os.path.abspath(existing):
         return                                     # continuing that very run
+    lock = lock_run_dir(out)                       # a run in progress there: say that first
+    if lock is not None:
+        lock.close()
     raise ValueError(f"{out} already holds a trained model ({existing}): continue it with "
                      f"--resume {out}, or start a new run over it with --overwrite (which "
                      "replaces its checkpoint and log), or choose another --out")

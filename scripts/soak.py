@@ -97,7 +97,7 @@ def main(argv=None):
         os.remove(os.path.join(out, "log.jsonl"))
     cmd = [sys.executable, "-m", "fastrnn.cli", "train", corpus, "--time",
            str(args.minutes * 60), "--out", out, "--no-progress", "--eval-every",
-           str(args.eval_every), "--checkpoint-every", "1000", *args.train_args]
+           str(args.eval_every), "--checkpoint-every", "1000", "--overwrite", *args.train_args]
     print(" ".join(cmd), flush=True)
     t0 = time.time()
     proc = subprocess.Popen(cmd)
