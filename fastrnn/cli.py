@@ -185,6 +185,17 @@ def build_parser():
     e.add_argument("checkpoint", help="checkpoint file or run directory")
     e.add_argument("file", help="text file to evaluate")
 
+    x = _parser(sub, "export", help="write a checkpoint's model for PyTorch, safetensors or "
+                                    "NumPy",
+                description="Write the model of a checkpoint as a torch file (torch.save of "
+                            "the state dict, config and vocabulary; load it with "
+                            "fastrnn.torch_interop.TorchCharRNN), a safetensors file or a "
+                            "plain .npz. Every format holds the same state-dict keys.")
+    x.add_argument("checkpoint", help="checkpoint file or run directory")
+    x.add_argument("out", help="file to write (.pt, .safetensors or .npz)")
+    x.add_argument("--format", choices=("torch", "safetensors", "npz"), default=None,
+                   help="output format (default: from OUT's suffix)")
+
     b = _parser(sub, "bench", help="tokens/s of fastrnn vs the NumPy reference (and PyTorch)",
                 description="Forward + full-BPTT backward of one cell on a dense input (D = H), "
                             "all backends measured in this process.")
@@ -356,6 +367,15 @@ def _info(args):
     return 0
 
 
+def _export(args):
+    from . import torch_interop
+    fmt = torch_interop.format_for(args.out, args.format)
+    torch_interop.require(fmt)                     # the optional package, before any work
+    torch_interop.export(args.checkpoint, args.out, fmt)
+    print(f"{args.out}: {fmt} export of {args.checkpoint}")
+    return 0
+
+
 def _duration(seconds):
     if seconds < 100:
         return f"{seconds:.2f} s"
@@ -374,11 +394,12 @@ def _eval(args):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command in ("train", "sample", "info", "eval"):
+    if args.command in ("train", "sample", "info", "eval", "export"):
         from .checkpoint import CheckpointError
         try:
             return {"train": lambda: _train(parser, args, argv), "sample": lambda: _sample(args),
-                    "info": lambda: _info(args), "eval": lambda: _eval(args)}[args.command]()
+                    "info": lambda: _info(args), "eval": lambda: _eval(args),
+                    "export": lambda: _export(args)}[args.command]()
         except (CheckpointError, ValueError, OSError, ImportError) as e:
             print(f"fastrnn {args.command}: error: {e}", file=sys.stderr)
             return 2

@@ -580,58 +580,15 @@ class Sampler:
 
 # ---------------------------------------------------------------- PyTorch interchange
 
-def _torch_cell(module):
-    import torch
-    for cls, name in ((torch.nn.LSTM, "lstm"), (torch.nn.GRU, "gru"), (torch.nn.RNN, "rnn")):
-        if isinstance(module, cls):
-            return name
-    raise TypeError(f"expected torch.nn.RNN/LSTM/GRU, got {type(module).__name__}")
-
-
 def from_torch(module, dtype=None, backend="kernels"):
-    """A fastrnn module with the exact weights of a torch nn.RNN/LSTM/GRU/Linear/Embedding."""
-    import torch
-    sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
-    if isinstance(module, torch.nn.Linear):
-        dt = dtype or sd["weight"].dtype
-        m = Linear(module.in_features, module.out_features, dtype=dt)
-        m.load_state_dict(sd)
-        return m
-    if isinstance(module, torch.nn.Embedding):
-        dt = dtype or sd["weight"].dtype
-        m = Embedding(module.num_embeddings, module.embedding_dim, dtype=dt)
-        m.load_state_dict(sd)
-        return m
-    cell = _torch_cell(module)
-    if module.bidirectional or getattr(module, "proj_size", 0) or not module.bias:
-        raise ValueError("bidirectional, projected or bias-free torch RNNs are not supported")
-    dt = dtype or sd["weight_ih_l0"].dtype
-    m = Recurrent(cell, module.input_size, module.hidden_size, module.num_layers,
-                  nonlinearity=getattr(module, "nonlinearity", "tanh"), dropout=module.dropout,
-                  batch_first=module.batch_first, dtype=dt, backend=backend)
-    m.load_state_dict(sd)
-    return m
+    """A fastrnn module with the exact weights of a torch module (see
+    ``fastrnn.torch_interop.from_torch``: nn.RNN/LSTM/GRU/Linear/Embedding, TorchCharRNN)."""
+    from . import torch_interop
+    return torch_interop.from_torch(module, dtype=dtype, backend=backend)
 
 
 def to_torch(module):
-    """The equivalent torch module (float32/float64 as the fastrnn module) with its weights."""
-    import torch
-    tdtype = torch.float64 if module.parameters()[0].data.dtype == np.float64 else torch.float32
-    if isinstance(module, Linear):
-        out, inp = module.weight.data.shape
-        t = torch.nn.Linear(inp, out)
-    elif isinstance(module, Embedding):
-        t = torch.nn.Embedding(*module.weight.data.shape)
-    elif isinstance(module, Recurrent):
-        if module.token_input or hasattr(module, "h0"):
-            raise ValueError("token-input layers and learnable initial states have no torch "
-                             "equivalent; convert the model's parts instead")
-        cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[module.cell]
-        kw = {"nonlinearity": module.nonlinearity} if module.cell == "rnn" else {}
-        t = cls(module.input_size, module.hidden_size, module.num_layers,
-                dropout=module.dropout, batch_first=module.batch_first, **kw)
-    else:
-        raise TypeError(f"cannot convert {type(module).__name__} to torch")
-    t = t.to(tdtype)
-    t.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in module.state_dict().items()})
-    return t
+    """The equivalent torch module with the same weights (see
+    ``fastrnn.torch_interop.to_torch``: Recurrent, Linear, Embedding, CharRNN)."""
+    from . import torch_interop
+    return torch_interop.to_torch(module)
