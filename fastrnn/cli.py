@@ -126,6 +126,9 @@ def _add_train(sub):
                    help="evaluate on the validation data every N steps")
     t.add_argument("--eval-batches", type=_positive, default=100,
                    help="validation windows per evaluation (default: 100, i.e. B*T*100 tokens)")
+    t.add_argument("--log-every", type=_positive, default=10,
+                   help="write a log.jsonl record (train loss averaged over these steps, "
+                        "wall time) every N steps")
     t.add_argument("--checkpoint-every", type=_positive, default=500,
                    help="write the checkpoint every N steps (and at the end)")
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32",
@@ -281,8 +284,8 @@ def _train(parser, args, argv):
         clip=args.clip, schedule=args.schedule, steps=args.steps, epochs=args.epochs,
         time=args.time, val_fraction=args.val_fraction, eval_every=args.eval_every,
         eval_batches=args.eval_batches, on_nan=args.on_nan, nan_retries=args.nan_retries,
-        checkpoint_every=args.checkpoint_every, dtype=args.dtype, seed=args.seed,
-        out=args.out)
+        checkpoint_every=args.checkpoint_every, log_every=args.log_every, dtype=args.dtype,
+        seed=args.seed, out=args.out)
     if args.resume:
         # settings not given on the command line come from the checkpoint being resumed
         from .checkpoint import load_run

@@ -70,9 +70,10 @@ class TrainConfig:
     out: str = None
     on_nan: str = "stop"            # non-finite loss: "stop", "skip" the update, "rollback"
     nan_retries: int = 3            # skips in a row / rollbacks to one good state, at most
+    log_every: int = 10             # a log.jsonl record (smoothed train loss) every N steps
 
     def validate(self):
-        pos = ("hidden", "layers", "seq", "batch", "eval_every", "checkpoint_every")
+        pos = ("hidden", "layers", "seq", "batch", "eval_every", "checkpoint_every", "log_every")
         if self.eval_batches is not None and (not isinstance(self.eval_batches, int)
                                               or self.eval_batches < 1):
             raise ValueError(f"eval_batches must be None or an int >= 1, got "
@@ -440,7 +441,7 @@ class Trainer:
                 lock.close()
 
     def _run(self):
-        from tqdm import tqdm
+        from . import _progress
 
         cfg = self.cfg
         log_path = os.path.join(self.out, "log.jsonl") if self.world.is_root else os.devnull
@@ -460,16 +461,20 @@ class Trainer:
             self._good = copy.deepcopy(self.state_tree())
         log_failed = False
         saved = False
-        bar = tqdm(total=self._total(), initial=self.step, disable=not self.progress,
-                   unit="step", dynamic_ncols=True)
+        for line in _progress.banner(self):
+            self.log(line)
+        bar = _progress.Progress(self._total(), cfg.time, self.step, self.progress, self.log)
+        window = _progress.LossWindow()            # train losses since the last record
+        notice = _progress.compile_notice(bar.write if self.world.is_root else
+                                          (lambda message: None))
         t_start = time.perf_counter()
         self._clock = (self.elapsed, t_start)      # checkpoints taken while running count it
         t_last, tok_last = t_start, self.tokens
-        train_loss = float("nan")
         status = "done"
         try:
             # non-finite values are detected and handled below (on_nan), not warned about
-            with open(log_path, "a") as logf, np.errstate(over="ignore", invalid="ignore"):
+            with open(log_path, "a") as logf, np.errstate(over="ignore", invalid="ignore"), \
+                    notice:
                 while not self._done(t_start):
                     if self.world.any(interrupted):
                         status = "interrupted"
@@ -502,16 +507,19 @@ class Trainer:
                         self._nan_events = 0
                     self.step += 1
                     self.tokens += x.shape[0] * cfg.batch       # all ranks' tokens
-                    train_loss = loss
-                    bar.update(1)
+                    window.add(loss)
+                    bar.step(self.step, time.perf_counter() - t_start)
                     record = None
-                    if self.step % cfg.eval_every == 0 or self._done(t_start):
+                    evaluate_now = self.step % cfg.eval_every == 0 or self._done(t_start)
+                    if evaluate_now or self.step % cfg.log_every == 0:
                         now = time.perf_counter()
                         tok_s = (self.tokens - tok_last) / max(now - t_last, 1e-9)
                         record = {"step": self.step, "epoch": self.train_data.epoch,
-                                  "train_loss": train_loss, "tokens": self.tokens,
-                                  "tok_s": tok_s, "lr": self.opt.lr}
-                        if self.val_data is not None:
+                                  "train_loss": window.mean(), "tokens": self.tokens,
+                                  "time": round(self._elapsed_now(), 3), "tok_s": tok_s,
+                                  "lr": self.opt.lr}
+                        window.clear()
+                        if evaluate_now and self.val_data is not None:
                             val = self.world.sum(self.share * evaluate(
                                 self.model, self.val_data, cfg.eval_batches))
                             record["val_loss"] = val
@@ -526,11 +534,9 @@ class Trainer:
                                 self.log(f"\nwarning: cannot write {log_path}: {e}")
                             log_failed = True
                         t_last, tok_last = time.perf_counter(), self.tokens
-                        bar.set_postfix(loss=f"{train_loss:.3f}",
-                                        val=f"{record.get('val_loss', float('nan')):.3f}",
-                                        tok_s=f"{tok_s:,.0f}")
-                    elif self.step % 10 == 0:
-                        bar.set_postfix(loss=f"{train_loss:.3f}")
+                        bar.show(loss=f"{record['train_loss']:.3f}", tok_s=f"{tok_s:,.0f}")
+                        if "val_loss" in record:
+                            bar.show(val=f"{record['val_loss']:.3f}")
                     if self.step % cfg.checkpoint_every == 0:
                         self._checkpoint()
         except KeyboardInterrupt:
@@ -552,28 +558,4 @@ class Trainer:
         return status
 
 
-def plot_log(log_path, png_path):
-    """Train/validation loss curves of a run's log.jsonl as a PNG (needs the plot extra)."""
-    try:
-        import matplotlib
-    except ImportError as e:
-        raise ImportError("--plot needs matplotlib: pip install -e '.[plot]'") from e
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(log_path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    steps = [r["step"] for r in rows]
-    ax.plot(steps, [r["train_loss"] / math.log(2) for r in rows], label="train")
-    if any("val_loss" in r for r in rows):
-        ax.plot([r["step"] for r in rows if "val_loss" in r],
-                [r["val_bpc"] for r in rows if "val_loss" in r], label="validation")
-    ax.set_xlabel("step")
-    ax.set_ylabel("bits per character")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
-    return png_path
+from ._progress import plot_log  # noqa: E402,F401  (train.plot_log: the --plot curves)
