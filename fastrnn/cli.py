@@ -162,14 +162,17 @@ def _add_sample(sub):
     s.add_argument("checkpoint", help="checkpoint file or run directory (e.g. runs/latest)")
     s.add_argument("-n", "--length", type=_nonneg_int, default=500,
                    help="tokens to generate (0: stream until interrupted)")
-    s.add_argument("--temperature", type=_positive_finite, default=0.8,
-                   help="below 1: more conservative, above 1: more random")
+    s.add_argument("--temperature", type=_positive_finite, default=None,
+                   help="below 1: more conservative, above 1: more random (default: 0.8)")
     s.add_argument("--top-k", type=_positive, default=None,
                    help="sample among the k likeliest tokens only")
     s.add_argument("--prime", default="", help="text to start from")
     s.add_argument("--seed", type=_nonneg_int, default=None,
                    help="random seed (default: a different text each time)")
     s.add_argument("--argmax", action="store_true", help="always take the likeliest token")
+    s.add_argument("--beam", type=_positive, default=None, metavar="K",
+                   help="beam search with K hypotheses: the likeliest continuation of -n "
+                        "tokens it finds (deterministic; no --temperature, --top-k, --argmax)")
     return s
 
 
@@ -187,6 +190,13 @@ def build_parser():
     e = _parser(sub, "eval", help="loss (nats and bits per char) of a model on a text file")
     e.add_argument("checkpoint", help="checkpoint file or run directory")
     e.add_argument("file", help="text file to evaluate")
+    how = e.add_mutually_exclusive_group()
+    how.add_argument("--streams", type=_positive, default=None,
+                   help="cut the file into B streams evaluated side by side, the state carried "
+                        "within each (default: one per 10,000 tokens, at most 50)")
+    how.add_argument("--exact", action="store_true",
+                   help="one stream, the state carried across the whole file (slower; same as "
+                        "--streams 1)")
 
     x = _parser(sub, "export", help="write a checkpoint's model for PyTorch, safetensors or "
                                     "NumPy",
@@ -346,13 +356,48 @@ def _require(module, what, extra):
 
 
 def _sample(args):
-    from .sample import generate, load_model
+    from .sample import beam_search, generate, load_model, stream
+    if args.beam is not None:
+        clash = [f for f, on in (("--temperature", args.temperature is not None),
+                                 ("--argmax", args.argmax), ("--top-k", args.top_k),
+                                 ("--seed", args.seed is not None), ("-n 0", not args.length))
+                 if on]
+        if clash:
+            raise ValueError(f"--beam finds the likeliest continuation of -n tokens: it takes no "
+                             f"{', '.join(clash)}")
+    if args.temperature is None:
+        args.temperature = 0.8
     model, vocab, _ = load_model(args.checkpoint)
     sys.stdout.write(args.prime)                   # the text continues the prime
+    if args.beam is not None:
+        text, _ = beam_search(model, vocab, args.length, args.beam, args.prime)
+        sys.stdout.write(text + "\n")
+        return 0
+    if args.length == 0:                           # stream until interrupted, line by line
+        return _stream(stream(model, vocab, args.temperature, args.top_k, args.prime,
+                              args.seed, args.argmax))
     generate(model, vocab, args.length, args.temperature, args.top_k, args.prime, args.seed,
              args.argmax, write=lambda s: (sys.stdout.write(s), sys.stdout.flush()))
     sys.stdout.write("\n")
     return 0
+
+
+def _stream(pieces):
+    """Write the pieces of an endless generation, flushing at each line end, until Ctrl-C
+    (exit 130) or a closed pipe (e.g. ``| head``: exit 0)."""
+    out = sys.stdout
+    try:
+        for piece in pieces:
+            out.write(piece)
+            if "\n" in piece:
+                out.flush()
+    except KeyboardInterrupt:
+        out.write("\n")
+        out.flush()
+        return 130
+    except BrokenPipeError:                        # the reader is gone: nothing to flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return 0
 
 
 def _info(args):
@@ -387,10 +432,13 @@ def _duration(seconds):
 
 
 def _eval(args):
-    from .sample import bits, evaluate_file, load_model
+    from .sample import bits, eval_streams, evaluate_file, load_model
     model, vocab, _ = load_model(args.checkpoint)
-    nats, n = evaluate_file(model, vocab, args.file)
-    print(f"{args.file}: {n:,} tokens, {nats:.4f} nats/char, {bits(nats):.4f} bits/char")
+    streams = 1 if args.exact else args.streams
+    nats, n = evaluate_file(model, vocab, args.file, streams=streams)
+    how = ("one stream, exact" if streams == 1 else
+           f"{min(streams or eval_streams(n + 1), n)} streams")
+    print(f"{args.file}: {n:,} tokens, {nats:.4f} nats/char, {bits(nats):.4f} bits/char ({how})")
     return 0
 
 

@@ -72,12 +72,125 @@ def generate(model, vocab, length=500, temperature=1.0, top_k=None, prime="", se
     return "".join(out)
 
 
-def evaluate_file(model, vocab, path, chunk_tokens=1 << 16, seq=1000):
-    """Mean loss (nats/token) of the model on a text file, read in chunks, with the state
-    carried across the whole file as in training. -> (nats, tokens)."""
+def stream(model, vocab, temperature=1.0, top_k=None, prime="", seed=None, argmax=False,
+           chunk=256):
+    """Like ``generate`` without an end: yields the generated text ``chunk`` tokens at a time,
+    forever (``fastrnn sample -n 0``); memory stays constant."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    rng = np.random.default_rng(seed)
+    sampler = model.sampler(batch=1)
+    prime_ids = vocab.encode(prime) if prime else np.array([rng.integers(vocab.size)])
+    for t in prime_ids[:-1]:
+        sampler.step(np.array([t]))
+    token = int(prime_ids[-1])
+    while True:
+        ids = sampler.generate(token, chunk, temperature, top_k or 0, argmax, rng)
+        token = int(ids[-1])
+        yield vocab.decode(ids)
+
+
+def _start_token(vocab):
+    """Where a beam starts without a prime: a newline (the start of a line) if the vocabulary
+    has one, else token 0."""
+    try:
+        return int(vocab.encode("\n")[0])
+    except ValueError:
+        return 0
+
+
+def beam_search(model, vocab, length, beam=5, prime=""):
+    """The likeliest continuation of ``length`` tokens after ``prime`` that beam search finds
+    -> (text, log-probability in nats). At every step each of the ``beam`` hypotheses is
+    extended by every token and the ``beam`` likeliest (by the sum of log-probabilities under
+    the model, temperature 1) are kept; ``beam=1`` is greedy (argmax) decoding, and a beam of
+    at least V**(length-1) hypotheses is exhaustive. Deterministic. Without a prime it starts
+    after a newline (token 0 if the vocabulary has none)."""
+    for name, v in (("length", length), ("beam", beam)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    V = vocab.size
+    sampler = model.sampler(batch=beam)
+    prime_ids = vocab.encode(prime) if prime else np.array([_start_token(vocab)])
+    for t in prime_ids[:-1]:
+        sampler.step(np.full(beam, t))
+    logits = sampler.step(np.full(beam, prime_ids[-1]))                 # (beam, V)
+    scores = np.zeros(beam)                                             # log-probabilities
+    seqs = np.zeros((beam, length), np.int64)
+    for i in range(length):
+        z = logits.astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))          # (beam, V)
+        cand = scores[:, None] + logp
+        if i == 0:
+            cand[1:] = -np.inf                   # the beams are identical copies at first
+        flat = np.argsort(-cand, axis=None, kind="stable")[:beam]       # the beam likeliest
+        parent, token = np.divmod(flat, V)
+        seqs = seqs[parent]
+        seqs[:, i] = token
+        scores = cand.reshape(-1)[flat]
+        state = sampler.state()
+        sampler.set_state(tuple(a[:, parent] for a in state) if isinstance(state, tuple)
+                          else state[:, parent])
+        if i + 1 < length:
+            logits = sampler.step(token)
+    return vocab.decode(seqs[0]), float(scores[0])
+
+
+MAX_EVAL_STREAMS = 50          # evaluate_file's default: up to this many streams ...
+MIN_EVAL_STREAM = 10_000       # ... of at least this many tokens each
+
+
+def eval_streams(n_tokens):
+    """``evaluate_file``'s default number of streams for a file of ``n_tokens`` tokens: one per
+    ``MIN_EVAL_STREAM`` tokens, at most ``MAX_EVAL_STREAMS`` (1 for short files: exact)."""
+    return int(max(1, min(MAX_EVAL_STREAMS, (n_tokens - 1) // MIN_EVAL_STREAM)))
+
+
+def evaluate_file(model, vocab, path, chunk_tokens=1 << 16, seq=1000, streams=None):
+    """Mean loss (nats/token) of the model on a text file -> (nats, tokens predicted).
+
+    ``streams=1`` is exact: one stream with the state carried across the whole file (the
+    file is read ``chunk_tokens`` at a time). ``streams=B > 1`` cuts the file's tokens into B
+    contiguous streams evaluated side by side, the state carried within each (every stream
+    starts from the zero state, so its first few tokens are predicted without context): B
+    times fewer sequential steps, each on a batch of B, and the token ids of the whole file in
+    memory (1-2 bytes per token). ``None`` (default): ``eval_streams(tokens)``, i.e. one stream
+    per 10,000 tokens, at most 50. Every token but the first is predicted exactly once."""
+    if streams is not None and (isinstance(streams, bool) or not isinstance(
+            streams, (int, np.integer)) or streams < 1):
+        raise ValueError(f"streams must be None or an int >= 1, got {streams!r}")
     if not stat.S_ISREG(os.stat(path).st_mode):           # a FIFO would block forever
         raise ValueError(f"{path} is not a regular file (a pipe or device?); save the text to "
                          "a file first")
+    if streams == 1:
+        return _evaluate_one_stream(model, vocab, path, chunk_tokens, seq)
+    ids = [c.astype(vocab.dtype) for c in _file_ids(vocab, path, chunk_tokens)]
+    ids = np.concatenate(ids) if ids else np.zeros(0, vocab.dtype)          # (N,)
+    n = len(ids) - 1                                                         # predictions
+    if n < 1:
+        raise ValueError(f"{path} holds fewer than 2 tokens: nothing to evaluate")
+    B = min(int(streams or eval_streams(len(ids))), n)
+    L, extra = divmod(n, B)                     # streams b < extra predict L + 1 tokens
+    starts = np.arange(B) * L + np.minimum(np.arange(B), extra)              # (B,)
+    state, total = None, 0.0
+    for s in range(0, L, seq):
+        idx = starts[None, :] + np.arange(s, min(s + seq, L))[:, None]       # (T, B)
+        loss, state = model.loss(ids[idx].astype(np.int64), ids[idx + 1].astype(np.int64),
+                                 state)
+        total += loss * idx.size
+    if extra:                                   # the last token of the longer streams
+        idx = (starts[:extra] + L)[None, :]                                   # (1, extra)
+        parts = [np.ascontiguousarray(a[:, :extra])
+                 for a in (state if isinstance(state, tuple) else (state,))]
+        part = tuple(parts) if isinstance(state, tuple) else parts[0]
+        loss, _ = model.loss(ids[idx].astype(np.int64), ids[idx + 1].astype(np.int64), part)
+        total += loss * extra
+    return total / n, n
+
+
+def _evaluate_one_stream(model, vocab, path, chunk_tokens, seq):
+    """The exact evaluation: one stream, the state carried across the whole file."""
     state, total, n = None, 0.0, 0
     prev = None
     for ids in _file_ids(vocab, path, chunk_tokens):
