@@ -34,6 +34,8 @@ distinct characters (code points) of the corpus, in byte mode the sorted list of
 byte values, and the id of a symbol is its index in that list.
 """
 
+from __future__ import annotations
+
 import codecs
 import hashlib
 import json
@@ -42,6 +44,7 @@ import os
 import stat
 import sys
 import tempfile
+from typing import Any, Dict, Iterable, Iterator, Optional, Tuple, Union
 
 import numpy as np
 from tqdm import tqdm
@@ -69,7 +72,7 @@ class Vocab:
     (char mode) or the byte values 0..255 present, sorted (byte mode); no duplicates.
     """
 
-    def __init__(self, tokens, mode="char"):
+    def __init__(self, tokens: Iterable[Union[str, int]], mode: str = "char") -> None:
         self.mode = _check_mode(mode)
         if isinstance(tokens, (str, bytes)) or not hasattr(tokens, "__iter__"):
             raise TypeError(f"tokens must be a list of symbols, got {type(tokens).__name__}")
@@ -97,11 +100,11 @@ class Vocab:
         self._lut_cache = None
 
     @property
-    def size(self):
+    def size(self) -> int:
         return len(self.tokens)
 
     @property
-    def dtype(self):
+    def dtype(self) -> type:
         """The smallest unsigned dtype holding every id: ``np.uint8`` or ``np.uint16``."""
         return np.uint8 if self.size <= 256 else np.uint16
 
@@ -122,7 +125,7 @@ class Vocab:
             self._lut_cache = lut
         return self._lut_cache
 
-    def encode(self, text):
+    def encode(self, text: Union[str, bytes]) -> np.ndarray:
         """``text`` (str) -> (len,) int64 ids. In byte mode ``text`` is encoded as UTF-8 (raw
         ``bytes`` are accepted too). Raises ``ValueError`` naming the characters that are not
         in the vocabulary."""
@@ -157,7 +160,7 @@ class Vocab:
         return (f"{len(unknown)} {what} not in the training vocabulary ({self.mode} mode, "
                 f"{self.size} symbols): {shown}{more}; remove or replace them")
 
-    def decode(self, ids):
+    def decode(self, ids: Any) -> str:
         """ids (any integer array-like, or one int) -> str. Byte mode decodes the bytes as
         UTF-8 with ``errors="replace"`` (a cut multi-byte character becomes U+FFFD)."""
         ids = np.asarray(ids)
@@ -176,12 +179,12 @@ class Vocab:
             return symbols.astype(np.uint8).tobytes().decode("utf-8", "replace")
         return symbols.astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
 
-    def to_json(self):
+    def to_json(self) -> Dict[str, Any]:
         return {"format": _VOCAB_FORMAT, "version": _VERSION, "mode": self.mode,
                 "tokens": list(self.tokens)}
 
     @classmethod
-    def from_json(cls, d):
+    def from_json(cls, d: Dict[str, Any]) -> Vocab:
         """The inverse of ``to_json``; raises ``ValueError`` on anything malformed."""
         if not isinstance(d, dict):
             raise ValueError(f"a vocabulary must be a JSON object (dict), got {type(d).__name__}")
@@ -237,7 +240,7 @@ class Corpus:
                 f"vocab={self.vocab.size})")
 
 
-def cache_root():
+def cache_root() -> str:
     """``$FASTRNN_CACHE``, else ``$XDG_CACHE_HOME/fastrnn``, else ``~/.cache/fastrnn``."""
     if os.environ.get("FASTRNN_CACHE"):
         return os.path.abspath(os.path.expanduser(os.environ["FASTRNN_CACHE"]))
@@ -245,7 +248,9 @@ def cache_root():
     return os.path.join(base, "fastrnn")
 
 
-def load_corpus(path, mode="char", cache_dir=None, progress=True):
+def load_corpus(path: Union[str, "os.PathLike[str]"], mode: str = "char",
+                cache_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
+                progress: bool = True) -> Corpus:
     """Token ids of the text file ``path``, encoded once and cached (see the module docstring).
 
     mode: ``"char"`` (the file must be UTF-8; one token per character) or ``"byte"`` (any
@@ -574,7 +579,7 @@ def _remove_stale_temps(d):
 # The embedded default corpus
 # ---------------------------------------------------------------------------------------------
 
-def default_corpus_path(cache_dir=None):
+def default_corpus_path(cache_dir: Optional[Union[str, "os.PathLike[str]"]] = None) -> str:
     """Path of the default corpus, a text file that needs no download.
 
     It is the source of the top-level modules of this Python's standard library
@@ -665,7 +670,9 @@ class StreamBatcher:
     the whole batch, so a state saved with any share loads with any other.
     """
 
-    def __init__(self, ids, batch, seq, split="train", val_fraction=0.05, streams=None):
+    def __init__(self, ids: Union[np.ndarray, Corpus], batch: int, seq: int,
+                 split: str = "train", val_fraction: float = 0.05,
+                 streams: Optional[Tuple[int, int]] = None) -> None:
         if isinstance(ids, Corpus):
             ids = ids.ids
         if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer):
@@ -713,13 +720,13 @@ class StreamBatcher:
             self.batch, self.stream_len)            # (B, L) view, no copy
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         """Back to window 0 of epoch 0."""
         self.epoch = 0
         self.position = 0
         self.new_epoch = False
 
-    def batch_at(self, k):
+    def batch_at(self, k: int) -> Tuple[np.ndarray, np.ndarray]:
         """Window ``k`` of an epoch as ``(x, y)``, both (seq, batch) int64 (no state change;
         (seq, hi - lo) with ``streams``)."""
         if not 0 <= k < self.batches_per_epoch:
@@ -731,7 +738,7 @@ class StreamBatcher:
         y = window[:, 1:].T.astype(np.int64, order="C")        # (seq, B)
         return x, y
 
-    def next_batch(self):
+    def next_batch(self) -> Tuple[np.ndarray, np.ndarray]:
         x, y = self.batch_at(self.position)
         self.new_epoch = self.position == 0
         self.position += 1
@@ -740,7 +747,7 @@ class StreamBatcher:
             self.epoch += 1
         return x, y
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         """The windows left in the current epoch (all of them when ``position == 0``)."""
         epoch = self.epoch
         while self.epoch == epoch:
@@ -750,10 +757,10 @@ class StreamBatcher:
         return {"batch": self.batch, "seq": self.seq, "split": self.split,
                 "val_fraction": self.val_fraction, "n_tokens": self.n_tokens}
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         return {"epoch": self.epoch, "position": self.position, **self._config()}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Continue exactly where ``state_dict()`` was taken (same data and settings)."""
         if not isinstance(state, dict):
             raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")

@@ -12,9 +12,12 @@ Names, shapes and gate orders are PyTorch's (``weight_ih_l0``, ``weight_hh_l0``,
 ``torch.nn.LSTM`` etc. without reordering (see ``from_torch`` / ``to_torch``).
 """
 
-from typing import NamedTuple
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks as ck
 from . import cells
@@ -23,6 +26,8 @@ from . import reference as _reference
 from .kernels import linalg as _kernels_linalg
 from .reference import linalg as _reference_linalg
 
+# A recurrent state: h (num_layers, B, H), or (h, c) for the LSTM.
+State = Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]
 BACKENDS = {"kernels": _kernels, "reference": _reference}
 LINALG = {"kernels": _kernels_linalg, "reference": _reference_linalg}
 
@@ -45,7 +50,7 @@ class Parameter:
 
     __slots__ = ("data", "grad")
 
-    def __init__(self, data):
+    def __init__(self, data: np.ndarray) -> None:
         self.data = data
         self.grad = np.zeros_like(data)
 
@@ -56,24 +61,24 @@ class Parameter:
 class Module:
     """Parameter bookkeeping shared by every module."""
 
-    def named_parameters(self, prefix=""):
+    def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, Parameter]]:
         for name, value in vars(self).items():
             if isinstance(value, Parameter):
                 yield prefix + name, value
             elif isinstance(value, Module):
                 yield from value.named_parameters(prefix + name + ".")
 
-    def parameters(self):
+    def parameters(self) -> List[Parameter]:
         return [p for _, p in self.named_parameters()]
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for p in self.parameters():
             p.grad[...] = 0
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, np.ndarray]:
         return {name: p.data.copy() for name, p in self.named_parameters()}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Dict[str, ArrayLike]) -> None:
         own = dict(self.named_parameters())
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
@@ -109,21 +114,24 @@ INITS = ("pytorch", "uniform", "xavier", "orthogonal")
 # ---------------------------------------------------------------- layers
 
 class Embedding(Module):
-    """Token ids (T, B) -> vectors (T, B, D)."""
+    """Token ids (T, B) -> vectors (T, B, D): rows of ``weight`` (num_embeddings, D), drawn
+    from N(0, 1) with ``seed``; ``dtype`` float32 or float64; ``backend`` ``"kernels"`` or
+    ``"reference"`` for the backward's scatter-add."""
 
-    def __init__(self, num_embeddings, embedding_dim, dtype=np.float32, seed=0,
-                 backend="kernels"):
+    def __init__(self, num_embeddings: int, embedding_dim: int,
+                 dtype: DTypeLike = np.float32, seed: int = 0, backend: str = "kernels"
+                 ) -> None:
         _backend(backend)
         self.linalg = LINALG[backend]
         rng = np.random.default_rng(seed)
         self.weight = Parameter(rng.standard_normal((num_embeddings, embedding_dim))
                                 .astype(_dtype(dtype)))
 
-    def forward(self, ids):
+    def forward(self, ids: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         ids = check_ids(ids, self.weight.data.shape[0])
         return self.weight.data[ids], ids                       # (T, B, D), cache
 
-    def backward(self, dout, ids):
+    def backward(self, dout: np.ndarray, ids: np.ndarray) -> None:
         D = self.weight.data.shape[1]
         _check_grad("dout", dout, ids.shape + (D,), self.weight.data.dtype)
         self.linalg.scatter_add(ids, dout, self.weight.grad)  # rows checked: no stray index
@@ -131,10 +139,16 @@ class Embedding(Module):
 
 
 class Linear(Module):
-    """y = x @ weight.T + bias over all leading dimensions: ONE product for all (T*B) rows."""
+    """y = x @ weight.T + bias over all leading dimensions: ONE product for all (T*B) rows.
 
-    def __init__(self, in_features, out_features, dtype=np.float32, seed=0, init="pytorch",
-                 backend="kernels"):
+    ``init``: ``"pytorch"`` draws weight and bias from U(-1/sqrt(in_features), +...), any
+    other value (``"uniform"``, char-rnn's) from U(-0.08, 0.08); ``seed`` seeds the draw;
+    ``backend``: ``"kernels"`` or ``"reference"`` (NumPy) for the products.
+    ``forward(x)`` returns ``y, cache``; ``backward(dy, cache)`` returns ``dx`` and accumulates
+    the gradients of weight and bias."""
+
+    def __init__(self, in_features: int, out_features: int, dtype: DTypeLike = np.float32,
+                 seed: int = 0, init: str = "pytorch", backend: str = "kernels") -> None:
         _backend(backend)
         self.linalg = LINALG[backend]
         rng = np.random.default_rng(seed)
@@ -143,7 +157,7 @@ class Linear(Module):
         self.weight = Parameter(init_uniform(rng, (out_features, in_features), bound, dt))
         self.bias = Parameter(init_uniform(rng, (out_features,), bound, dt))
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         n_out, n_in = self.weight.data.shape
         if not isinstance(x, np.ndarray):
             raise TypeError(f"Linear expects a numpy array, got {type(x).__name__}")
@@ -154,7 +168,7 @@ class Linear(Module):
         out = self.linalg.linear_forward(x2, self.weight.data, self.bias.data)
         return out.reshape(x.shape[:-1] + (n_out,)), x2
 
-    def backward(self, dout, x2):
+    def backward(self, dout: np.ndarray, x2: np.ndarray) -> np.ndarray:
         n_out, n_in = self.weight.data.shape
         if not isinstance(dout, np.ndarray) or dout.size != x2.shape[0] * n_out:
             raise ValueError(f"dout must have shape (..., {n_out}) with the forward input's "
@@ -177,7 +191,7 @@ def _check_grad(name, g, shape, dtype):
     return g
 
 
-def check_ids(ids, vocab):
+def check_ids(ids: np.ndarray, vocab: int) -> np.ndarray:
     """Token ids (T, B) of an integer dtype, all in [0, vocab): checked before any gather."""
     if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer):
         raise TypeError(f"token ids must be an integer numpy array, got "
@@ -209,12 +223,45 @@ class Recurrent(Module):
     input is one-hot (``weight_ih_l0`` is (G*H, V)), so ``x @ W_ih^T + b_ih`` is a row of the
     (V, G*H) table ``W_ih^T + b_ih`` that the forward gathers, and the backward scatter-adds
     the gate gradients into it: no input product, no ``dx``, no big ``dW_ih`` product.
+
+    Parameters:
+
+    - ``cell``: ``"lstm"``, ``"gru"`` or ``"rnn"``; ``nonlinearity``: ``"tanh"`` or ``"relu"``
+      for ``"rnn"``.
+    - ``input_size`` (D), ``hidden_size`` (H), ``num_layers``: as in PyTorch.
+    - ``dropout``: inverted dropout on the outputs of every layer but the last, while
+      ``training`` is True (PyTorch's semantics), in [0, 1).
+    - ``batch_first``: ``x`` and ``output`` are (B, T, .) instead of (T, B, .).
+    - ``truncate``: truncated BPTT in ``backward``: the gradient of step t flows back through
+      at most ``truncate`` recurrent steps; None (default) is full BPTT.
+    - ``learn_initial_state``: learnable ``h0`` (and ``c0``) parameters (num_layers, H) used
+      when ``forward`` gets no state.
+    - ``token_input``: the first layer reads token ids (see above).
+    - ``init``: ``"pytorch"`` (default: U(-1/sqrt(H), 1/sqrt(H)) for all weights and biases),
+      ``"uniform"`` (char-rnn: U(-0.08, 0.08), zero biases), ``"xavier"`` (input weights
+      U(+-sqrt(6 / (D + H))), recurrent weights U(+-sqrt(3 / H)), zero biases) or
+      ``"orthogonal"`` (the same input weights, an orthogonal matrix per recurrent gate block,
+      zero biases).
+    - ``forget_bias``: for the LSTM, ``bias_ih``'s forget-gate block is set to this value and
+      ``bias_hh``'s to 0 (torch-rnn's trick, 1.0 by default: the cell remembers from the start);
+      None keeps the ``init`` draw.
+    - ``dtype``: float32 or float64, for parameters and computation (inputs must match).
+    - ``seed``: seeds the initial weights (and, as ``seed + 1``, the dropout masks).
+    - ``backend``: ``"kernels"`` (default: the compiled Numba kernels) or ``"reference"`` (the
+      pure-NumPy reference implementation, same results, slower).
+
+    ``backward``(dout, cache, dstate=None): ``dout`` the gradient of ``output`` (shaped like
+    it), ``cache`` from the ``forward`` call, ``dstate`` an optional gradient of the final
+    state (like the state) -> ``dx`` (None for token input) and the gradient of the initial
+    state; parameter gradients are added to ``.grad`` (call ``zero_grad()`` between steps).
     """
 
-    def __init__(self, cell, input_size, hidden_size, num_layers=1, nonlinearity="tanh",
-                 dropout=0.0, batch_first=False, truncate=None, learn_initial_state=False,
-                 token_input=False, init="pytorch", forget_bias=1.0, dtype=np.float32, seed=0,
-                 backend="kernels"):
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", dropout: float = 0.0, batch_first: bool = False,
+                 truncate: Optional[int] = None, learn_initial_state: bool = False,
+                 token_input: bool = False, init: str = "pytorch",
+                 forget_bias: Optional[float] = 1.0, dtype: DTypeLike = np.float32,
+                 seed: int = 0, backend: str = "kernels") -> None:
         spec = cells.get(cell)
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
@@ -272,14 +319,14 @@ class Recurrent(Module):
                 self.c0 = Parameter(np.zeros((num_layers, H), self.dtype))
 
     # -------------------------------------------------------------- helpers
-    def layer_params(self, layer):
+    def layer_params(self, layer: int) -> Tuple[Parameter, Parameter, Parameter, Parameter]:
         return tuple(getattr(self, f"{k}_l{layer}") for k in
                      ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
     def _kw(self):
         return {"nonlinearity": self.nonlinearity} if "nonlinearity" in self.spec.options else {}
 
-    def initial_state(self, batch):
+    def initial_state(self, batch: int) -> State:
         """Zeros, or the learnable initial state broadcast over the batch."""
         L, H = self.num_layers, self.hidden_size
         n = self.spec.n_states
@@ -309,7 +356,10 @@ class Recurrent(Module):
         return w_ih.data.T + b_ih.data
 
     # -------------------------------------------------------------- forward / backward
-    def forward(self, x, state=None):
+    def forward(self, x: np.ndarray, state: Optional[State] = None
+                ) -> Tuple[np.ndarray, State, Any]:
+        """x (T, B, D) (token ids (T, B) with ``token_input``), state or None (zeros or the
+        learned initial state) -> output (T, B, H), final state, cache for ``backward``."""
         if self.token_input:
             ids = check_ids(x, self.input_size)
             T, B = ids.shape
@@ -364,7 +414,8 @@ class Recurrent(Module):
         mask = (u < keep).astype(self.dtype) / keep
         return np.ascontiguousarray(mask.transpose(1, 0, 2))          # (T, B, H)
 
-    def backward(self, dout, cache, dstate=None):
+    def backward(self, dout: np.ndarray, cache: Any, dstate: Optional[State] = None
+                 ) -> Tuple[Optional[np.ndarray], State]:
         """-> dx (None for token input), dstate0 (like the state); accumulates .grad."""
         caches, B = cache
         ck.check_float_array("dout", dout, 3)
@@ -421,10 +472,11 @@ class Recurrent(Module):
 class CrossEntropy:
     """Fused softmax cross-entropy over (T, B, V) logits: ``loss, dlogits = ce(logits, y)``."""
 
-    def __init__(self, backend="kernels"):
+    def __init__(self, backend: str = "kernels") -> None:
         self.ops = _backend(backend)
 
-    def __call__(self, logits, targets, mask=None):
+    def __call__(self, logits: np.ndarray, targets: np.ndarray,
+                 mask: Optional[np.ndarray] = None) -> Tuple[float, np.ndarray]:
         return self.ops.softmax_cross_entropy(logits, targets, mask)
 
 
@@ -435,11 +487,19 @@ class CharRNN(Module):
     ``Recurrent``), as char-rnn's one-hot input. ``loss_and_grad(ids, targets, state)`` runs
     forward, loss and backward and accumulates the gradients; ``step(tokens, state)`` advances
     all layers by one token (sampling).
+
+    ``vocab_size`` (V) is the number of token ids; ``cell``, ``hidden_size``,
+    ``num_layers``, ``dropout``, ``truncate``, ``init``, ``forget_bias``, ``dtype``, ``seed``
+    and ``backend`` are ``Recurrent``'s (see there); the decoder ``Linear(H, V)`` uses the same
+    ``init`` and ``dtype`` (seeded with ``seed + 7``), the loss the same ``backend``.
+    ``backward``(dlogits, cache) takes the gradient of the logits of ``forward`` and
+    accumulates every parameter gradient.
     """
 
-    def __init__(self, vocab_size, hidden_size=128, num_layers=2, cell="lstm", dropout=0.0,
-                 truncate=None, init="pytorch", forget_bias=1.0, dtype=np.float32, seed=0,
-                 backend="kernels"):
+    def __init__(self, vocab_size: int, hidden_size: int = 128, num_layers: int = 2,
+                 cell: str = "lstm", dropout: float = 0.0, truncate: Optional[int] = None,
+                 init: str = "pytorch", forget_bias: Optional[float] = 1.0,
+                 dtype: DTypeLike = np.float32, seed: int = 0, backend: str = "kernels") -> None:
         self.vocab_size = vocab_size
         self.rnn = Recurrent(cell, vocab_size, hidden_size, num_layers, dropout=dropout,
                              truncate=truncate, token_input=True, init=init,
@@ -449,31 +509,34 @@ class CharRNN(Module):
         self.criterion = CrossEntropy(backend)
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.rnn.dtype
 
-    def initial_state(self, batch):
+    def initial_state(self, batch: int) -> State:
         return self.rnn.initial_state(batch)
 
-    def forward(self, ids, state=None):
+    def forward(self, ids: np.ndarray, state: Optional[State] = None
+                ) -> Tuple[np.ndarray, State, Any]:
         """ids (T, B) -> logits (T, B, V), final state, cache."""
         hs, state, rnn_cache = self.rnn.forward(ids, state)
         logits, dec_cache = self.decoder.forward(hs)
         return logits, state, (rnn_cache, dec_cache)
 
-    def backward(self, dlogits, cache):
+    def backward(self, dlogits: np.ndarray, cache: Any) -> None:
         rnn_cache, dec_cache = cache
         dhs = self.decoder.backward(dlogits, dec_cache)
         self.rnn.backward(dhs, rnn_cache)
 
-    def loss_and_grad(self, ids, targets, state=None):
+    def loss_and_grad(self, ids: np.ndarray, targets: np.ndarray,
+                      state: Optional[State] = None) -> Tuple[float, State]:
         """Forward + loss + backward (gradients accumulate) -> mean loss, final state."""
         logits, state, cache = self.forward(ids, state)
         loss, dlogits = self.criterion(logits, targets)
         self.backward(dlogits, cache)
         return loss, state
 
-    def loss(self, ids, targets, state=None):
+    def loss(self, ids: np.ndarray, targets: np.ndarray,
+             state: Optional[State] = None) -> Tuple[float, State]:
         """Mean loss (nats/token) without gradients, and the final state."""
         training = self.rnn.training
         self.rnn.training = False
@@ -483,7 +546,8 @@ class CharRNN(Module):
             self.rnn.training = training
         return self.criterion(logits, targets)[0], state
 
-    def step(self, tokens, state=None):
+    def step(self, tokens: ArrayLike, state: Optional[State] = None
+             ) -> Tuple[np.ndarray, State]:
         """tokens (B,) -> logits (B, V) of the next token, new state (no dropout).
         Convenient but packs the weights on every call: to generate many tokens use
         ``sampler()``, which packs them once."""
@@ -494,7 +558,7 @@ class CharRNN(Module):
         logits = sampler.step(tokens)
         return logits, sampler.state()
 
-    def sampler(self, batch=1):
+    def sampler(self, batch: int = 1) -> Sampler:
         """A ``Sampler`` holding this model's current weights, packed for one-call steps."""
         return Sampler(self, batch)
 
@@ -504,7 +568,7 @@ class Sampler:
     call (``fastrnn.kernels.stack``), weights packed once, no allocation but the output.
     The weights are copied when the sampler is made: make a new one after training more."""
 
-    def __init__(self, model, batch=1):
+    def __init__(self, model: CharRNN, batch: int = 1) -> None:
         from .kernels import stack
         rnn, dt = model.rnn, model.dtype
         L, H, G = rnn.num_layers, rnn.hidden_size, rnn.spec.gates
@@ -532,17 +596,19 @@ class Sampler:
         self.gh = np.empty((batch, G * H), dt)
         self.logits = np.empty((batch, model.vocab_size), dt)
 
-    def set_state(self, state):
+    def set_state(self, state: State) -> None:
         states = state if self.lstm else (state,)
         for dst, src in zip((self.h, self.c), states):
             if np.shape(src) != dst.shape:
                 raise ValueError(f"state must have shape {dst.shape}, got {np.shape(src)}")
             dst[...] = src
 
-    def state(self):
+    def state(self) -> State:
         return (self.h.copy(), self.c.copy()) if self.lstm else self.h.copy()
 
-    def generate(self, token, n, temperature=1.0, top_k=0, argmax=False, rng=None):
+    def generate(self, token: int, n: int, temperature: float = 1.0, top_k: int = 0,
+                 argmax: bool = False, rng: Optional[np.random.Generator] = None
+                 ) -> np.ndarray:
         """Feed ``token``, then draw ``n`` tokens, each fed back, in ONE compiled call
         (B must be 1). -> int64 array (n,). ``rng``: a numpy Generator (default: fresh)."""
         from .kernels import stack
@@ -563,7 +629,7 @@ class Sampler:
                         self.logits, probs, out)
         return out
 
-    def step(self, tokens):
+    def step(self, tokens: ArrayLike) -> np.ndarray:
         """tokens (B,) ints -> logits (B, V) of the next token (a new array)."""
         tokens = np.asarray(tokens)
         if tokens.dtype.kind not in "iu":
@@ -580,14 +646,14 @@ class Sampler:
 
 # ---------------------------------------------------------------- PyTorch interchange
 
-def from_torch(module, dtype=None, backend="kernels"):
+def from_torch(module: Any, dtype: DTypeLike = None, backend: str = "kernels") -> Module:
     """A fastrnn module with the exact weights of a torch module (see
     ``fastrnn.torch_interop.from_torch``: nn.RNN/LSTM/GRU/Linear/Embedding, TorchCharRNN)."""
     from . import torch_interop
     return torch_interop.from_torch(module, dtype=dtype, backend=backend)
 
 
-def to_torch(module):
+def to_torch(module: Module) -> Any:
     """The equivalent torch module with the same weights (see
     ``fastrnn.torch_interop.to_torch``: Recurrent, Linear, Embedding, CharRNN)."""
     from . import torch_interop

@@ -1,18 +1,25 @@
 """Text generation from a checkpoint (``fastrnn sample``), and model evaluation on a text file
 (``fastrnn eval``)."""
 
+from __future__ import annotations
+
 import math
 import os
 import stat
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
 from . import checkpoint as ckpt
 from . import data as data_mod
+from . import nn
 from .train import CHECKPOINT, TrainConfig, build_model
 
 
-def resolve(path):
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def resolve(path: PathLike) -> PathLike:
     """A checkpoint file, or a run directory holding one (e.g. ``runs/latest``)."""
     if os.path.isdir(path):
         inner = os.path.join(path, CHECKPOINT)
@@ -29,7 +36,7 @@ def resolve(path):
     return path
 
 
-def load_model(path):
+def load_model(path: PathLike) -> Tuple[nn.CharRNN, data_mod.Vocab, Dict[str, Any]]:
     """-> (model, vocab, tree) from a checkpoint file or run directory."""
     path = resolve(path)
     tree = ckpt.load_run(path)
@@ -43,10 +50,16 @@ def load_model(path):
     return model, vocab, tree
 
 
-def generate(model, vocab, length=500, temperature=1.0, top_k=None, prime="", seed=None,
-             argmax=False, write=None):
-    """Generate ``length`` tokens after ``prime``; returns the text (prime excluded). ``write``
-    (e.g. ``sys.stdout.write``) receives each piece as it is produced (streaming)."""
+def generate(model: nn.CharRNN, vocab: data_mod.Vocab, length: int = 500,
+             temperature: float = 1.0, top_k: Optional[int] = None, prime: str = "",
+             seed: Optional[int] = None, argmax: bool = False,
+             write: Optional[Callable[[str], Any]] = None) -> str:
+    """Generate ``length`` tokens after ``prime``; returns the text (prime excluded).
+
+    Each token is drawn from softmax(logits / ``temperature``), among the ``top_k`` likeliest
+    only if given, or is the likeliest with ``argmax``; ``seed`` makes the draw repeatable
+    (without a prime, the first token is drawn at random too). ``write`` (e.g.
+    ``sys.stdout.write``) receives each piece as it is produced (streaming)."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if top_k is not None and not 1 <= top_k:
@@ -72,8 +85,9 @@ def generate(model, vocab, length=500, temperature=1.0, top_k=None, prime="", se
     return "".join(out)
 
 
-def stream(model, vocab, temperature=1.0, top_k=None, prime="", seed=None, argmax=False,
-           chunk=256):
+def stream(model: nn.CharRNN, vocab: data_mod.Vocab, temperature: float = 1.0,
+           top_k: Optional[int] = None, prime: str = "", seed: Optional[int] = None,
+           argmax: bool = False, chunk: int = 256) -> Iterator[str]:
     """Like ``generate`` without an end: yields the generated text ``chunk`` tokens at a time,
     forever (``fastrnn sample -n 0``); memory stays constant."""
     if not temperature > 0:
@@ -99,7 +113,8 @@ def _start_token(vocab):
         return 0
 
 
-def beam_search(model, vocab, length, beam=5, prime=""):
+def beam_search(model: nn.CharRNN, vocab: data_mod.Vocab, length: int, beam: int = 5,
+                prime: str = "") -> Tuple[str, float]:
     """The likeliest continuation of ``length`` tokens after ``prime`` that beam search finds
     -> (text, log-probability in nats). At every step each of the ``beam`` hypotheses is
     extended by every token and the ``beam`` likeliest (by the sum of log-probabilities under
@@ -141,13 +156,15 @@ MAX_EVAL_STREAMS = 50          # evaluate_file's default: up to this many stream
 MIN_EVAL_STREAM = 10_000       # ... of at least this many tokens each
 
 
-def eval_streams(n_tokens):
+def eval_streams(n_tokens: int) -> int:
     """``evaluate_file``'s default number of streams for a file of ``n_tokens`` tokens: one per
     ``MIN_EVAL_STREAM`` tokens, at most ``MAX_EVAL_STREAMS`` (1 for short files: exact)."""
     return int(max(1, min(MAX_EVAL_STREAMS, (n_tokens - 1) // MIN_EVAL_STREAM)))
 
 
-def evaluate_file(model, vocab, path, chunk_tokens=1 << 16, seq=1000, streams=None):
+def evaluate_file(model: nn.CharRNN, vocab: data_mod.Vocab, path: PathLike,
+                  chunk_tokens: int = 1 << 16, seq: int = 1000,
+                  streams: Optional[int] = None) -> Tuple[float, int]:
     """Mean loss (nats/token) of the model on a text file -> (nats, tokens predicted).
 
     ``streams=1`` is exact: one stream with the state carried across the whole file (the
@@ -232,5 +249,6 @@ def _file_ids(vocab, path, chunk):
             yield ids
 
 
-def bits(nats):
+def bits(nats: float) -> float:
+    """Nats -> bits."""
     return nats / math.log(2)
