@@ -60,9 +60,12 @@ One schedule per optimizer: they set ``lr`` and do not compose (``CosineLR`` has
 warm-up).
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 from collections.abc import Mapping
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
@@ -182,7 +185,7 @@ class Optimizer:
     _STATES = ()
     _EXTRA = ()          # flags saved in state_dict, kept as attributes "_<name>"
 
-    def __init__(self, params, hparams, backend):
+    def __init__(self, params: Iterable[Any], hparams: Dict[str, Any], backend: str) -> None:
         self.params, self.dtype = _check_params(params, type(self).__name__)
         self._shapes = [p.data.shape for p in self.params]
         self._fn = _backend_module(backend)
@@ -193,7 +196,7 @@ class Optimizer:
         self.state = {}      # state name -> list of arrays, one per parameter
 
     @property
-    def backend(self):
+    def backend(self) -> str:
         return self._backend
 
     def __repr__(self):
@@ -244,7 +247,7 @@ class Optimizer:
         return np.zeros(shape, self.dtype)
 
     # ------------------------------------------------------------ public API
-    def zero_grad(self, set_to_none=False):
+    def zero_grad(self, set_to_none: bool = False) -> None:
         """Sets every gradient to zero in place (``set_to_none=True``: to None)."""
         for p in self.params:
             if set_to_none:
@@ -252,7 +255,7 @@ class Optimizer:
             elif p.grad is not None:
                 p.grad.fill(0)
 
-    def step(self, closure=None):
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         """One update of every parameter from its ``.grad``. ``closure``: a function that
         recomputes the gradients and returns the loss; it is called first and its result is
         returned."""
@@ -266,7 +269,7 @@ class Optimizer:
             self._update(i, data, grad)
         return loss
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         sd = {"optimizer": type(self).__name__, "num_params": len(self.params),
               "step": self.step_count}
         sd.update(self._hparams())
@@ -278,7 +281,7 @@ class Optimizer:
                     sd[f"{name}.{i}"] = a.copy()
         return sd
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restores a ``state_dict()``; raises ``ValueError`` (``TypeError`` for a wrong
         type) before changing anything if it does not fit this optimizer."""
         sd = state_dict
@@ -342,8 +345,9 @@ class SGD(Optimizer):
     _HPARAMS = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
     _STATES = ("momentum_buffer",)
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, backend="kernels"):
+    def __init__(self, params: Iterable[Any], lr: float, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+                 backend: str = "kernels") -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov), backend)
 
@@ -383,15 +387,17 @@ class Adagrad(Optimizer):
                 "eps_in_sqrt")
     _STATES = ("sum",)
 
-    def __init__(self, params, lr=0.01, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10, eps_in_sqrt=False,
-                 backend="kernels"):
+    def __init__(self, params: Iterable[Any], lr: float = 0.01, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
+                 eps: float = 1e-10, eps_in_sqrt: bool = False,
+                 backend: str = "kernels") -> None:
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, eps_in_sqrt=eps_in_sqrt), backend)
 
     @classmethod
-    def min_char_rnn(cls, params, lr=0.1, backend="kernels"):
+    def min_char_rnn(cls, params: Iterable[Any], lr: float = 0.1,
+                     backend: str = "kernels") -> Adagrad:
         """min-char-rnn's Adagrad: ``mem += g * g; p -= lr * g / sqrt(mem + 1e-8)``."""
         return cls(params, lr=lr, eps=1e-8, eps_in_sqrt=True, backend=backend)
 
@@ -426,8 +432,9 @@ class RMSprop(Optimizer):
     _HPARAMS = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
     _STATES = ("square_avg", "momentum_buffer", "grad_avg")
 
-    def __init__(self, params, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, backend="kernels"):
+    def __init__(self, params: Iterable[Any], lr: float = 0.01, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False, backend: str = "kernels") -> None:
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered), backend)
 
@@ -481,14 +488,15 @@ class RMSpropNesterov(Optimizer):
     _STATES = ("mean_square", "velocity")
     _EXTRA = ("at_lookahead",)
 
-    def __init__(self, params, learning_rate=0.05, lmbd=0.5, momentum_term=0.8, eps=1e-6,
-                 backend="kernels"):
+    def __init__(self, params: Iterable[Any], learning_rate: float = 0.05, lmbd: float = 0.5,
+                 momentum_term: float = 0.8, eps: float = 1e-6,
+                 backend: str = "kernels") -> None:
         super().__init__(params, dict(lr=learning_rate, lmbd=lmbd, momentum_term=momentum_term,
                                       eps=eps), backend)
         self._at_lookahead = False
 
     @property
-    def at_lookahead(self):
+    def at_lookahead(self) -> bool:
         return self._at_lookahead
 
     @staticmethod
@@ -500,7 +508,7 @@ class RMSpropNesterov(Optimizer):
     def _active_states(self):
         return ("mean_square", "velocity")
 
-    def lookahead(self):
+    def lookahead(self) -> None:
         """Moves every parameter to its look-ahead point ``p + momentum_term * v``."""
         if self._at_lookahead:
             raise RuntimeError("lookahead() was already called: call step() before the next "
@@ -514,7 +522,7 @@ class RMSpropNesterov(Optimizer):
                                                 self.momentum_term)
         self._at_lookahead = True
 
-    def step(self, closure=None):
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         if closure is not None:
             if not self._at_lookahead:
                 self.lookahead()
@@ -544,8 +552,9 @@ class Adam(Optimizer):
     _STATES = ("exp_avg", "exp_avg_sq")
     _DECOUPLED = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 backend="kernels"):
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, backend: str = "kernels") -> None:
         beta1, beta2 = self._split_betas(betas)
         super().__init__(params, dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                                       weight_decay=weight_decay), backend)
@@ -559,7 +568,7 @@ class Adam(Optimizer):
         return beta1, beta2
 
     @property
-    def betas(self):
+    def betas(self) -> Tuple[float, float]:
         return (self.beta1, self.beta2)
 
     @betas.setter
@@ -589,8 +598,9 @@ class AdamW(Adam):
 
     _DECOUPLED = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 backend="kernels"):
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3,
+                 betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, backend: str = "kernels") -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          backend=backend)
 
@@ -614,7 +624,7 @@ def _grads(params, what):
     return grads
 
 
-def clip_grad_norm_(params, max_norm, backend="kernels"):
+def clip_grad_norm_(params: Iterable[Any], max_norm: float, backend: str = "kernels") -> float:
     """Scales all gradients together so that their global L2 norm is at most ``max_norm``,
     like ``torch.nn.utils.clip_grad_norm_``: ``g *= max_norm / (norm + 1e-6)`` when that
     factor is below 1. The norm is accumulated in float64 over every element (grads that are
@@ -631,7 +641,8 @@ def clip_grad_norm_(params, max_norm, backend="kernels"):
     return total
 
 
-def clip_grad_value_(params, clip_value, backend="kernels"):
+def clip_grad_value_(params: Iterable[Any], clip_value: float,
+                     backend: str = "kernels") -> None:
     """Clamps every gradient element to [-clip_value, clip_value] in place (NaN stays NaN),
     like ``torch.nn.utils.clip_grad_value_``."""
     clip_value = _real("clip_value", clip_value, 0, allow_inf=True)
@@ -659,28 +670,28 @@ class _Schedule:
         self.step_count = 0
         self._apply()
 
-    def lr_at(self, t):
+    def lr_at(self, t: int) -> float:
         raise NotImplementedError
 
     @property
-    def lr(self):
+    def lr(self) -> float:
         """The learning rate for the next optimizer step."""
         return self.lr_at(self.step_count)
 
     def _apply(self):
         self.optimizer.lr = self.lr_at(self.step_count)
 
-    def step(self):
+    def step(self) -> None:
         self.step_count += 1
         self._apply()
 
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         sd = {"schedule": type(self).__name__, "base_lr": self.base_lr,
               "step": self.step_count}
         sd.update({k: getattr(self, k) for k in self._HPARAMS})
         return sd
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         sd = state_dict
         if not isinstance(sd, Mapping):
             raise TypeError(f"state_dict must be a dict, got {type(sd).__name__}")
@@ -717,7 +728,8 @@ class StepLR(_Schedule):
 
     _HPARAMS = ("step_size", "gamma", "first_decay")
 
-    def __init__(self, optimizer, step_size, gamma=0.1, first_decay=None):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
+                 first_decay: Optional[int] = None) -> None:
         super().__init__(optimizer, dict(step_size=step_size, gamma=gamma,
                                          first_decay=first_decay))
 
@@ -728,7 +740,7 @@ class StepLR(_Schedule):
         return dict(step_size=step_size, gamma=_real("gamma", h["gamma"], 0),
                     first_decay=_int("first_decay", first, 0))
 
-    def lr_at(self, t):
+    def lr_at(self, t: int) -> float:
         decays = 0 if t < self.first_decay else (t - self.first_decay) // self.step_size + 1
         return self.base_lr * self.gamma**decays
 
@@ -745,7 +757,8 @@ class CosineLR(_Schedule):
 
     _HPARAMS = ("total_steps", "min_lr", "warmup_steps")
 
-    def __init__(self, optimizer, total_steps, min_lr=0.0, warmup_steps=0):
+    def __init__(self, optimizer: Optimizer, total_steps: int, min_lr: float = 0.0,
+                 warmup_steps: int = 0) -> None:
         super().__init__(optimizer, dict(total_steps=total_steps, min_lr=min_lr,
                                          warmup_steps=warmup_steps))
 
@@ -758,7 +771,7 @@ class CosineLR(_Schedule):
         return dict(total_steps=total, min_lr=_real("min_lr", h["min_lr"], 0),
                     warmup_steps=warmup)
 
-    def lr_at(self, t):
+    def lr_at(self, t: int) -> float:
         if t < self.warmup_steps:
             return self.base_lr * (t + 1) / self.warmup_steps
         progress = min(1.0, (t - self.warmup_steps) / (self.total_steps - self.warmup_steps))
@@ -772,12 +785,12 @@ class WarmupLR(_Schedule):
 
     _HPARAMS = ("warmup_steps",)
 
-    def __init__(self, optimizer, warmup_steps):
+    def __init__(self, optimizer: Optimizer, warmup_steps: int) -> None:
         super().__init__(optimizer, dict(warmup_steps=warmup_steps))
 
     @staticmethod
     def _check_hparams(h):
         return dict(warmup_steps=_int("warmup_steps", h["warmup_steps"], 1))
 
-    def lr_at(self, t):
+    def lr_at(self, t: int) -> float:
         return self.base_lr * min(1.0, (t + 1) / self.warmup_steps)

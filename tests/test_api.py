@@ -6,11 +6,13 @@ import os
 import pytest
 
 import fastrnn
-from fastrnn import data, nn, sample
+from fastrnn import data, nn, optim, sample
 
 PUBLIC = {nn: ["Parameter", "Module", "Embedding", "Linear", "Recurrent", "CrossEntropy",
                "CharRNN", "Sampler", "check_ids", "from_torch", "to_torch"],
           data: ["Vocab", "StreamBatcher", "load_corpus", "default_corpus_path", "cache_root"],
+          optim: ["Optimizer", "SGD", "Adagrad", "RMSprop", "RMSpropNesterov", "Adam", "AdamW",
+                  "clip_grad_norm_", "clip_grad_value_", "StepLR", "CosineLR", "WarmupLR"],
           sample: ["load_model", "generate", "stream", "beam_search", "evaluate_file",
                    "eval_streams", "resolve", "bits"]}
 
