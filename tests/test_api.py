@@ -7,12 +7,19 @@ import pytest
 
 import fastrnn
 from fastrnn import data, nn, optim, sample
+from fastrnn.compat import cs231n, minchar, numpy_rnn
 
 PUBLIC = {nn: ["Parameter", "Module", "Embedding", "Linear", "Recurrent", "CrossEntropy",
                "CharRNN", "Sampler", "check_ids", "from_torch", "to_torch"],
           data: ["Vocab", "StreamBatcher", "load_corpus", "default_corpus_path", "cache_root"],
           optim: ["Optimizer", "SGD", "Adagrad", "RMSprop", "RMSpropNesterov", "Adam", "AdamW",
                   "clip_grad_norm_", "clip_grad_value_", "StepLR", "CosineLR", "WarmupLR"],
+          cs231n: [n for n in cs231n.__all__ if not n.startswith("_")]
+          if hasattr(cs231n, "__all__") else
+          [n for n, f in vars(cs231n).items() if callable(f) and not n.startswith("_")
+           and getattr(f, "__module__", "") == cs231n.__name__],
+          minchar: ["lossFun", "sample", "MinCharRNN", "main"],
+          numpy_rnn: ["softmax", "RNNNumpy", "train_with_sgd"],
           sample: ["load_model", "generate", "stream", "beam_search", "evaluate_file",
                    "eval_streams", "resolve", "bits"]}
 

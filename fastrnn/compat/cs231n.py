@@ -35,6 +35,7 @@ Arrays of mixed dtypes are promoted as NumPy would (integer arrays become float6
 """
 
 import functools
+from typing import Any, Tuple
 
 import numpy as np
 
@@ -239,7 +240,8 @@ def _batch_major(xt):
 # ---------------------------------------------------------------- vanilla RNN
 
 @_one_blas_switch
-def rnn_step_forward(x, prev_h, Wx, Wh, b):
+def rnn_step_forward(x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarray,
+                     b: np.ndarray) -> Tuple[np.ndarray, Any]:
     """x (N, D), prev_h (N, H), Wx (D, H), Wh (H, H), b (H,) -> next_h (N, H), cache."""
     f = "rnn_step_forward"
     dtype = _float_dtype(x, prev_h, Wx, Wh, b)
@@ -250,7 +252,7 @@ def rnn_step_forward(x, prev_h, Wx, Wh, b):
 
 
 @_one_blas_switch
-def rnn_step_backward(dnext_h, cache):
+def rnn_step_backward(dnext_h: np.ndarray, cache: Any) -> Tuple[np.ndarray, ...]:
     """-> dx (N, D), dprev_h (N, H), dWx (D, H), dWh (H, H), db (H,)."""
     f = "rnn_step_backward"
     k, shape, dtype = _open(cache, "rnn_step_forward", f)
@@ -260,7 +262,8 @@ def rnn_step_backward(dnext_h, cache):
 
 
 @_one_blas_switch
-def rnn_forward(x, h0, Wx, Wh, b):
+def rnn_forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
+               ) -> Tuple[np.ndarray, Any]:
     """x (N, T, D), h0 (N, H), Wx (D, H), Wh (H, H), b (H,) -> h (N, T, H), cache."""
     f = "rnn_forward"
     dtype = _float_dtype(x, h0, Wx, Wh, b)
@@ -272,7 +275,7 @@ def rnn_forward(x, h0, Wx, Wh, b):
 
 
 @_one_blas_switch
-def rnn_backward(dh, cache):
+def rnn_backward(dh: np.ndarray, cache: Any) -> Tuple[np.ndarray, ...]:
     """dh (N, T, H): upstream gradients of all hidden states -> dx (N, T, D), dh0 (N, H),
     dWx (D, H), dWh (H, H), db (H,)."""
     f = "rnn_backward"
@@ -284,7 +287,7 @@ def rnn_backward(dh, cache):
 
 # ---------------------------------------------------------------- word embedding
 
-def word_embedding_forward(x, W):
+def word_embedding_forward(x: np.ndarray, W: np.ndarray) -> Tuple[np.ndarray, Any]:
     """x (N, T) integer ids in [0, V), W (V, D) -> out (N, T, D) = W[x], cache."""
     f = "word_embedding_forward"
     W = np.asarray(W)
@@ -295,7 +298,7 @@ def word_embedding_forward(x, W):
     return W[x], _Cache(f, x, W.shape, dtype)
 
 
-def word_embedding_backward(dout, cache):
+def word_embedding_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
     """dout (N, T, D) -> dW (V, D): the gradient rows of the looked-up ids, added up."""
     f = "word_embedding_backward"
     x, (V, D), dtype = _open(cache, "word_embedding_forward", f)
@@ -307,7 +310,7 @@ def word_embedding_backward(dout, cache):
 
 # ---------------------------------------------------------------- LSTM
 
-def sigmoid(x):
+def sigmoid(x: np.ndarray) -> np.ndarray:
     """A numerically stable version of the logistic sigmoid function (cs231n's: the same
     values, bit for bit, for every non-NaN input)."""
     z = np.exp(-np.abs(x))
@@ -315,7 +318,8 @@ def sigmoid(x):
 
 
 @_one_blas_switch
-def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+def lstm_step_forward(x: np.ndarray, prev_h: np.ndarray, prev_c: np.ndarray, Wx: np.ndarray,
+                      Wh: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Any]:
     """x (N, D), prev_h, prev_c (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,) ->
     next_h, next_c (N, H), cache."""
     f = "lstm_step_forward"
@@ -329,7 +333,8 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
 
 
 @_one_blas_switch
-def lstm_step_backward(dnext_h, dnext_c, cache):
+def lstm_step_backward(dnext_h: np.ndarray, dnext_c: np.ndarray, cache: Any
+                      ) -> Tuple[np.ndarray, ...]:
     """-> dx (N, D), dprev_h, dprev_c (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,)."""
     f = "lstm_step_backward"
     k, shape, dtype = _open(cache, "lstm_step_forward", f)
@@ -341,7 +346,8 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
 
 
 @_one_blas_switch
-def lstm_forward(x, h0, Wx, Wh, b):
+def lstm_forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
+                ) -> Tuple[np.ndarray, Any]:
     """x (N, T, D), h0 (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,) -> h (N, T, H), cache.
     The initial cell state is zero."""
     f = "lstm_forward"
@@ -356,7 +362,7 @@ def lstm_forward(x, h0, Wx, Wh, b):
 
 
 @_one_blas_switch
-def lstm_backward(dh, cache):
+def lstm_backward(dh: np.ndarray, cache: Any) -> Tuple[np.ndarray, ...]:
     """dh (N, T, H) -> dx (N, T, D), dh0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,)."""
     f = "lstm_backward"
     k, shape, dtype = _open(cache, "lstm_forward", f)
@@ -369,7 +375,8 @@ def lstm_backward(dh, cache):
 # ---------------------------------------------------------------- GRU twins
 
 @_one_blas_switch
-def gru_step_forward(x, prev_h, Wx, Wh, b):
+def gru_step_forward(x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarray,
+                     b: np.ndarray) -> Tuple[np.ndarray, Any]:
     """x (N, D), prev_h (N, H), Wx (D, 3H), Wh (H, 3H), b (3H,), gate blocks r, z, n ->
     next_h (N, H), cache. The equations are in the module docstring."""
     f = "gru_step_forward"
@@ -381,7 +388,7 @@ def gru_step_forward(x, prev_h, Wx, Wh, b):
 
 
 @_one_blas_switch
-def gru_step_backward(dnext_h, cache):
+def gru_step_backward(dnext_h: np.ndarray, cache: Any) -> Tuple[np.ndarray, ...]:
     """-> dx (N, D), dprev_h (N, H), dWx (D, 3H), dWh (H, 3H), db (3H,)."""
     f = "gru_step_backward"
     k, shape, dtype = _open(cache, "gru_step_forward", f)
@@ -391,7 +398,8 @@ def gru_step_backward(dnext_h, cache):
 
 
 @_one_blas_switch
-def gru_forward(x, h0, Wx, Wh, b):
+def gru_forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
+               ) -> Tuple[np.ndarray, Any]:
     """x (N, T, D), h0 (N, H), Wx (D, 3H), Wh (H, 3H), b (3H,) -> h (N, T, H), cache."""
     f = "gru_forward"
     dtype = _float_dtype(x, h0, Wx, Wh, b)
@@ -403,7 +411,7 @@ def gru_forward(x, h0, Wx, Wh, b):
 
 
 @_one_blas_switch
-def gru_backward(dh, cache):
+def gru_backward(dh: np.ndarray, cache: Any) -> Tuple[np.ndarray, ...]:
     """dh (N, T, H) -> dx (N, T, D), dh0 (N, H), dWx (D, 3H), dWh (H, 3H), db (3H,)."""
     f = "gru_backward"
     k, shape, dtype = _open(cache, "gru_forward", f)
@@ -414,7 +422,7 @@ def gru_backward(dh, cache):
 
 # ---------------------------------------------------------------- temporal affine and loss
 
-def temporal_affine_forward(x, w, b):
+def temporal_affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, Any]:
     """x (N, T, D), w (D, M), b (M,) -> out (N, T, M) = x @ w + b, cache. One product, as the
     original (there is no time loop to compile)."""
     f = "temporal_affine_forward"
@@ -431,7 +439,7 @@ def temporal_affine_forward(x, w, b):
     return out, _Cache(f, x, w, dtype)
 
 
-def temporal_affine_backward(dout, cache):
+def temporal_affine_backward(dout: np.ndarray, cache: Any) -> Tuple[np.ndarray, ...]:
     """dout (N, T, M) -> dx (N, T, D), dw (D, M), db (M,)."""
     f = "temporal_affine_backward"
     x, w, dtype = _open(cache, "temporal_affine_forward", f)
@@ -445,7 +453,8 @@ def temporal_affine_backward(dout, cache):
     return dx, dw, db
 
 
-def temporal_softmax_loss(x, y, mask, verbose=False):
+def temporal_softmax_loss(x: np.ndarray, y: np.ndarray, mask: np.ndarray, verbose: bool = False
+                         ) -> Tuple[float, np.ndarray]:
     """x (N, T, V) scores, y (N, T) ids in [0, V), mask (N, T) (bool, or weights) ->
     loss (summed over time steps, averaged over the minibatch N), dx (N, T, V)."""
     f = "temporal_softmax_loss"

@@ -29,6 +29,7 @@ weight gradient are one product each over all steps; ``dWxh`` is a scatter-add.
 
 import argparse
 import sys
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 import numpy as np
 
@@ -208,14 +209,15 @@ def _sample(h, seed_ix, n, params, rng):
     return ixes
 
 
-def lossFun(inputs, targets, hprev):
+def lossFun(inputs: Sequence[int], targets: Sequence[int], hprev: np.ndarray
+            ) -> Tuple[Any, ...]:
     """inputs, targets are both list of integers; hprev is the (H, 1) initial hidden state.
     Returns the loss, the gradients on the module's parameters (clipped to [-5, 5]) and the
     last hidden state (H, 1)."""
     return _loss_fun(inputs, targets, hprev, Wxh, Whh, Why, bh, by)
 
 
-def sample(h, seed_ix, n):
+def sample(h: np.ndarray, seed_ix: int, n: int) -> List[int]:
     """Sample a sequence of n integers from the model (the module's parameters); h is the
     (H, 1) memory state, seed_ix the seed letter for the first time step. Draws from NumPy's
     global random state, as the original."""
@@ -232,8 +234,8 @@ class MinCharRNN:
     ``smooth_loss``.
     """
 
-    def __init__(self, vocab_size, hidden_size=100, seq_length=25, learning_rate=1e-1,
-                 rng=None):
+    def __init__(self, vocab_size: int, hidden_size: int = 100, seq_length: int = 25,
+                 learning_rate: float = 1e-1, rng: Optional[Any] = None) -> None:
         self.vocab_size, self.hidden_size = int(vocab_size), int(hidden_size)
         self.seq_length, self.learning_rate = int(seq_length), learning_rate
         self.rng = np.random if rng is None else rng
@@ -250,29 +252,32 @@ class MinCharRNN:
         self.smooth_loss = -np.log(1.0 / V) * self.seq_length   # loss at iteration 0
 
     @property
-    def params(self):
+    def params(self) -> List[np.ndarray]:
         return [self.Wxh, self.Whh, self.Why, self.bh, self.by]
 
     @property
-    def memory(self):
+    def memory(self) -> List[np.ndarray]:
         return [self.mWxh, self.mWhh, self.mWhy, self.mbh, self.mby]
 
-    def lossFun(self, inputs, targets, hprev):
+    def lossFun(self, inputs: Sequence[int], targets: Sequence[int], hprev: np.ndarray
+                ) -> Tuple[Any, ...]:
         """As the module's ``lossFun``, on this model's parameters."""
         return _loss_fun(inputs, targets, hprev, *self.params)
 
-    def sample(self, h, seed_ix, n):
+    def sample(self, h: np.ndarray, seed_ix: int, n: int) -> List[int]:
         """As the module's ``sample``, on this model's parameters and ``self.rng``."""
         return _sample(h, seed_ix, n, self.params, self.rng)
 
-    def update(self, dWxh, dWhh, dWhy, dbh, dby):
+    def update(self, dWxh: np.ndarray, dWhh: np.ndarray, dWhy: np.ndarray, dbh: np.ndarray,
+               dby: np.ndarray) -> None:
         """The original's Adagrad step: mem += d * d; param += -lr * d / sqrt(mem + 1e-8)."""
         for param, dparam, mem in zip(self.params, (dWxh, dWhh, dWhy, dbh, dby), self.memory):
             mem += dparam * dparam
             param += -self.learning_rate * dparam / np.sqrt(mem + 1e-8)
 
-    def train(self, data, char_to_ix, ix_to_char, iters=None, print_every=100,
-              sample_every=100, sample_length=200, out=None):
+    def train(self, data: str, char_to_ix: Dict[str, int], ix_to_char: Dict[int, str],
+              iters: Optional[int] = None, print_every: int = 100, sample_every: int = 100,
+              sample_length: int = 200, out: Optional[TextIO] = None) -> float:
         """The original training loop over the string ``data``, continuing from the current
         state (``n``, ``p``, ``hprev``); stops after ``iters`` more iterations (``None``: runs
         forever, as the original). Prints samples and ``iter %d, loss: %f`` to ``out``
@@ -307,7 +312,7 @@ class MinCharRNN:
         return self.smooth_loss
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m fastrnn.compat.minchar",
         description="min-char-rnn's training loop (hidden 100, sequence 25, Adagrad lr 0.1) "

@@ -27,6 +27,7 @@ columns of ``dLdU`` are 0).
 import operator
 import sys
 from datetime import datetime
+from typing import List, Sequence, Tuple
 
 import numba
 import numpy as np
@@ -39,7 +40,7 @@ from . import _token_ids
 __all__ = ["RNNNumpy", "softmax", "train_with_sgd", "numpy_sdg_step"]
 
 
-def softmax(x):
+def softmax(x: np.ndarray) -> np.ndarray:
     """The tutorial's softmax of a vector: exp(x - max(x)) / sum."""
     xt = np.exp(x - np.max(x))
     return xt / np.sum(xt)
@@ -49,7 +50,7 @@ class RNNNumpy:
     """The tutorial's RNN. The weights are drawn from NumPy's global random state in the
     original's order (U, V, W), so ``np.random.seed(10)`` first gives the tutorial's model."""
 
-    def __init__(self, word_dim, hidden_dim=100, bptt_truncate=4):
+    def __init__(self, word_dim: int, hidden_dim: int = 100, bptt_truncate: int = 4) -> None:
         # Assign instance variables
         self.word_dim = word_dim
         self.hidden_dim = hidden_dim
@@ -143,7 +144,7 @@ class RNNNumpy:
 
     # ------------------------------------------------------------ the tutorial's API
 
-    def forward_propagation(self, x):
+    def forward_propagation(self, x: Sequence[int]) -> List[np.ndarray]:
         """x: list of word ids (T,) -> [o (T, word_dim), s (T+1, hidden_dim)]; s[-1] = 0 is
         the initial state."""
         ids, hs, scores, _ = self._forward(x, "forward_propagation")
@@ -157,29 +158,30 @@ class RNNNumpy:
         o /= o.sum(axis=1, keepdims=True)
         return [o, s]
 
-    def predict(self, x):
+    def predict(self, x: Sequence[int]) -> np.ndarray:
         """Index of the highest score at every step."""
         o, s = self.forward_propagation(x)
         return np.argmax(o, axis=1)
 
-    def calculate_total_loss(self, x, y):
+    def calculate_total_loss(self, x: Sequence[Sequence[int]], y: Sequence[Sequence[int]]
+                             ) -> float:
         """Summed cross-entropy over all sentences x[i], y[i]."""
         L = 0.0
         for i in range(len(y)):
             L += self._sentence_loss(x[i], y[i], "calculate_total_loss")
         return L
 
-    def calculate_loss(self, x, y):
+    def calculate_loss(self, x: Sequence[Sequence[int]], y: Sequence[Sequence[int]]) -> float:
         """The total loss divided by the number of words."""
         N = sum(len(y_i) for y_i in y)
         return self.calculate_total_loss(x, y) / N
 
-    def bptt(self, x, y):
+    def bptt(self, x: Sequence[int], y: Sequence[int]) -> List[np.ndarray]:
         """-> [dLdU, dLdV, dLdW] of the sentence's summed loss, truncated at bptt_truncate."""
         _, dUT, dLdV, dLdW = self._bptt(x, y)
         return [dUT.T, dLdV, dLdW]
 
-    def sgd_step(self, x, y, learning_rate):
+    def sgd_step(self, x: Sequence[int], y: Sequence[int], learning_rate: float) -> None:
         """One step of SGD on the sentence: param -= learning_rate * dparam."""
         if type(self).bptt is not RNNNumpy.bptt:        # a subclass's own bptt: dense update
             dLdU, dLdV, dLdW = self.bptt(x, y)
@@ -193,7 +195,8 @@ class RNNNumpy:
         self.V -= learning_rate * dLdV
         self.W -= learning_rate * dLdW
 
-    def gradient_check(self, x, y, h=0.001, error_threshold=0.01):
+    def gradient_check(self, x: Sequence[int], y: Sequence[int], h: float = 0.001,
+                       error_threshold: float = 0.01) -> None:
         """The tutorial's check of bptt against central differences of calculate_total_loss,
         element by element, with its printout. Use a small model (word_dim 100 or so) and
         bptt_truncate >= len(x): the differences see the untruncated loss."""
@@ -239,8 +242,9 @@ class RNNNumpy:
                 it.iternext()
             print("Gradient check for parameter %s passed." % (pname))
 
-    def train_with_sgd(self, X_train, y_train, learning_rate=0.005, nepoch=100,
-                       evaluate_loss_after=5):
+    def train_with_sgd(self, X_train: Sequence[Sequence[int]], y_train: Sequence[Sequence[int]],
+                       learning_rate: float = 0.005, nepoch: int = 100,
+                       evaluate_loss_after: int = 5) -> List[Tuple[int, float]]:
         """The tutorial's outer SGD loop (``train_with_sgd(model, ...)``) as a method."""
         return train_with_sgd(self, X_train, y_train, learning_rate, nepoch,
                               evaluate_loss_after)
@@ -249,8 +253,9 @@ class RNNNumpy:
 numpy_sdg_step = RNNNumpy.sgd_step      # the tutorial's name for it
 
 
-def train_with_sgd(model, X_train, y_train, learning_rate=0.005, nepoch=100,
-                   evaluate_loss_after=5):
+def train_with_sgd(model: RNNNumpy, X_train: Sequence[Sequence[int]],
+                   y_train: Sequence[Sequence[int]], learning_rate: float = 0.005,
+                   nepoch: int = 100, evaluate_loss_after: int = 5) -> List[Tuple[int, float]]:
     """The tutorial's outer SGD loop: every ``evaluate_loss_after`` epochs print the loss and
     halve the learning rate if it went up; one ``sgd_step`` per sentence. Returns the list of
     (num_examples_seen, loss) pairs (the original keeps it in a local)."""
