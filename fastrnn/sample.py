@@ -154,6 +154,7 @@ def beam_search(model: nn.CharRNN, vocab: data_mod.Vocab, length: int, beam: int
 
 MAX_EVAL_STREAMS = 50          # evaluate_file's default: up to this many streams ...
 MIN_EVAL_STREAM = 10_000       # ... of at least this many tokens each
+WINDOW_TOKENS = 8192           # tokens (T x B) per forward call of a B-stream evaluation
 
 
 def eval_streams(n_tokens: int) -> int:
@@ -171,8 +172,9 @@ def evaluate_file(model: nn.CharRNN, vocab: data_mod.Vocab, path: PathLike,
     file is read ``chunk_tokens`` at a time). ``streams=B > 1`` cuts the file's tokens into B
     contiguous streams evaluated side by side, the state carried within each (every stream
     starts from the zero state, so its first few tokens are predicted without context): B
-    times fewer sequential steps, each on a batch of B, and the token ids of the whole file in
-    memory (1-2 bytes per token). ``None`` (default): ``eval_streams(tokens)``, i.e. one stream
+    times fewer sequential steps, each on a batch of B (in windows of at most ``seq`` steps
+    and ``WINDOW_TOKENS`` tokens), and the token ids of the whole file in memory (1-2 bytes
+    per token). ``None`` (default): ``eval_streams(tokens)``, i.e. one stream
     per 10,000 tokens, at most 50. Every token but the first is predicted exactly once."""
     if streams is not None and (isinstance(streams, bool) or not isinstance(
             streams, (int, np.integer)) or streams < 1):
@@ -190,9 +192,10 @@ def evaluate_file(model: nn.CharRNN, vocab: data_mod.Vocab, path: PathLike,
     B = min(int(streams or eval_streams(len(ids))), n)
     L, extra = divmod(n, B)                     # streams b < extra predict L + 1 tokens
     starts = np.arange(B) * L + np.minimum(np.arange(B), extra)              # (B,)
+    T = max(1, min(seq, WINDOW_TOKENS // B))     # a window's activations stay a few MB
     state, total = None, 0.0
-    for s in range(0, L, seq):
-        idx = starts[None, :] + np.arange(s, min(s + seq, L))[:, None]       # (T, B)
+    for s in range(0, L, T):
+        idx = starts[None, :] + np.arange(s, min(s + T, L))[:, None]         # (T, B)
         loss, state = model.loss(ids[idx].astype(np.int64), ids[idx + 1].astype(np.int64),
                                  state)
         total += loss * idx.size
