@@ -368,6 +368,7 @@ def _sample(args):
     if args.temperature is None:
         args.temperature = 0.8
     model, vocab, _ = load_model(args.checkpoint)
+    vocab.encode(args.prime)                       # a prime the model cannot read: error first
     sys.stdout.write(args.prime)                   # the text continues the prime
     if args.beam is not None:
         text, _ = beam_search(model, vocab, args.length, args.beam, args.prime)
