@@ -11,15 +11,23 @@ order, shapes and return values, computed by ``fastrnn.kernels``.
 - ``fastrnn.compat.numpy_rnn``: the "U, V, W" word-level RNN of the classic NumPy tutorial
   (``RNNNumpy`` with ``forward_propagation``, ``bptt`` with ``bptt_truncate``, ``sgd_step``,
   ``gradient_check``, ``train_with_sgd``).
+- ``fastrnn.compat.rnn_from_scratch``: the "RNN from scratch with NumPy" tutorial's functions
+  (column vectors, ``Rnn_forward``, ``full_forward_prop``, the ``memory`` dict,
+  ``rnn_backprop`` with ``bptt_truncate``, ``gd_step``, ``train``), its bugs fixed and listed.
+- ``fastrnn.compat.binary_adder``: Peter Roelants' binary-addition RNN (``TensorLinear``,
+  ``RecurrentStateUnfold``, ``RnnBinaryAdder`` with ``getParamGrads`` / ``get_params_iter``,
+  ``create_dataset``, ``printSample``); the tutorial's gradient check and RMSprop + Nesterov
+  loop run unchanged.
 
-Each call converts layout and gate order at the boundary once and runs the whole time loop in
-compiled code; one-hot inputs are never built (the columns of the input weight are gathered
-and their gradient scatter-added). The submodules are imported on demand.
+Each call converts layout and gate order at the boundary once (the last two need no conversion)
+and runs the whole time loop in compiled code; one-hot inputs are never built (the columns of
+the input weight are gathered and their gradient scatter-added). The submodules are imported on
+demand.
 """
 
 import numpy as np
 
-__all__ = ["cs231n", "minchar", "numpy_rnn"]
+__all__ = ["cs231n", "minchar", "numpy_rnn", "rnn_from_scratch", "binary_adder"]
 
 
 def _token_ids(name, ids, vocab, ndim=1, layout="(T,)", func=None):

@@ -42,6 +42,24 @@ def test_min_char_rnn_lowers_the_loss():
     assert loss < first
 
 
+def test_binary_adder_tutorial_runs_unchanged_and_learns():
+    ex = load("binary_adder_tutorial")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        losses, RNN = ex.main()
+    out = buf.getvalue()
+    assert "X_train tensor shape: (2000, 7, 2)" in out and "No gradient errors found" in out
+    assert len(losses) == 1 + 5 * 20
+    assert losses[-1] < 0.2 * losses[0]
+    # the trained network adds numbers it has not seen (7-bit sums of 6-bit numbers)
+    a = np.arange(0, 64, 3)
+    b = (a * 7 + 5) % 64
+    bits = lambda v: ((v[:, None] >> np.arange(7)) & 1).astype(float)  # noqa: E731
+    X = np.stack([bits(a), bits(b)], axis=2)
+    Y = RNN.getBinaryOutput(X)[:, :, 0]
+    assert np.mean(np.all(Y == bits(a + b), axis=1)) > 0.9
+
+
 def test_compat_speed_runs_and_agrees():
     from fastrnn.compat import speed as ex
 

@@ -1,0 +1,572 @@
+"""The binary-addition RNN of Peter Roelants' "How to implement a recurrent neural network,
+part 2" (tensor input, learnable initial state, RMSprop with Nesterov momentum) with the same
+classes, methods, shapes, numbers and random draws; the time loops in compiled code.
+
+The tutorial's conventions, kept here: batch-major tensors ``X (N, T, nb_of_inputs)``, targets
+``T (N, T, nb_of_outputs)``, states ``S (N, T+1, nb_of_states)`` with ``S[:, 0] = S0``;
+right-multiplied weights ``W (n_in, n_out)`` and biases ``b (n_out,)``.
+
+    recIn = X @ Win + bin                                       TensorLinear
+    S[:, k+1] = tanh(recIn[:, k] + (S[:, k] @ Wrec + brec))    RecurrentStateUnfold
+    Z = S[:, 1:] @ Wout + bout;  Y = 1 / (1 + exp(-Z))          TensorLinear, LogisticClassifier
+    loss = -mean(T log Y + (1 - T) log(1 - Y))
+
+``RnnBinaryAdder.getParamGrads`` returns the list of the gradient's elements (0-d arrays) in the
+order of ``get_params_iter`` (``S0, Win, bin, Wrec, brec, Wout, bout``), whose elements are
+in-place editable views of the parameters: the tutorial's gradient check and its RMSprop +
+Nesterov loop run unchanged (``examples/binary_adder_tutorial.py`` is that loop). Weights are
+drawn from NumPy's global random state in the original's order (``np.random.seed(1)`` first
+gives the tutorial's network), and ``create_dataset`` draws as the original.
+
+Differences from the printed code, on purpose:
+- ``RnnBinaryAdder`` keeps its ``sequence_len`` and uses it where the printed ``forward`` and
+  ``backward`` read the notebook's global ``sequence_len``; an ``X`` with another number of
+  steps raises a ValueError naming the expected shape (the printed code would silently leave
+  the extra states at zero or fail with an IndexError). ``RecurrentStateUnfold.forward``
+  likewise refuses an ``X`` with fewer steps than ``nbTimesteps``.
+- Arrays of mixed dtypes are promoted as NumPy would (integer inputs become float64).
+
+Inside: ``RnnBinaryAdder.forward`` (input layer, recurrence, output layer, logistic) and
+``RnnBinaryAdder.backward`` (all seven gradients) are one serial compiled call each, that reads
+the parameter arrays where they are (no copy, no re-layout: edits through ``get_params_iter``
+are seen at the next call); ``RecurrentStateUnfold.forward`` / ``backward`` are one compiled
+call each too. ``TensorLinear``, ``TanH``, ``LogisticClassifier`` and
+``RecurrentStateUpdate`` are the original NumPy code (each is one NumPy expression).
+"""
+
+import itertools
+
+import numpy as np
+
+from .._jit import njit
+from ..kernels._math import exp, tanh
+
+__all__ = ["create_dataset", "printSample", "TensorLinear", "LogisticClassifier", "TanH",
+           "RecurrentStateUpdate", "RecurrentStateUnfold", "RnnBinaryAdder"]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+# ================================================================ data
+
+
+def create_dataset(nb_samples, sequence_len):
+    """Create a dataset for binary addition and return as input, targets."""
+    max_int = 2**(sequence_len - 1)  # Maximum integer that can be added
+    # Transform integer in binary format
+    format_str = '{:0' + str(sequence_len) + 'b}'
+    nb_inputs = 2  # Add 2 binary numbers
+    nb_outputs = 1  # Result is 1 binary number
+    # Input samples
+    X = np.zeros((nb_samples, sequence_len, nb_inputs))
+    # Target samples
+    T = np.zeros((nb_samples, sequence_len, nb_outputs))
+    # Fill up the input and target matrix
+    for i in range(nb_samples):
+        # Generate random numbers to add
+        nb1 = np.random.randint(0, max_int)
+        nb2 = np.random.randint(0, max_int)
+        # Fill current input and target row.
+        # Note that binary numbers are added from right to left,
+        # but our RNN reads from left to right, so reverse the sequence.
+        X[i, :, 0] = list(reversed([int(b) for b in format_str.format(nb1)]))
+        X[i, :, 1] = list(reversed([int(b) for b in format_str.format(nb2)]))
+        T[i, :, 0] = list(reversed([int(b) for b in format_str.format(nb1 + nb2)]))
+    return X, T
+
+
+def printSample(x1, x2, t, y=None):
+    """Print a sample in a more visual way."""
+    x1 = ''.join([str(int(d)) for d in x1])
+    x1_r = int(''.join(reversed(x1)), 2)
+    x2 = ''.join([str(int(d)) for d in x2])
+    x2_r = int(''.join(reversed(x2)), 2)
+    t = ''.join([str(int(d[0])) for d in t])
+    t_r = int(''.join(reversed(t)), 2)
+    if y is not None:
+        y = ''.join([str(int(d[0])) for d in y])
+    print(f'x1:   {x1:s}   {x1_r:2d}')
+    print(f'x2: + {x2:s}   {x2_r:2d}')
+    print('      -------   --')
+    print(f't:  = {t:s}   {t_r:2d}')
+    if y is not None:
+        print(f'y:  = {y:s}')
+
+
+# ================================================================ compiled kernels
+
+
+@njit
+def _unfold_forward(X, W, b, S0, nsteps):
+    """S (N, T+1, H): S[:, 0] = S0, S[:, k+1] = tanh(X[:, k] + (S[:, k] @ W + b)) for k <
+    nsteps, the rest 0 (as the original's np.zeros)."""
+    N, T, H = X.shape
+    S = np.zeros((N, T + 1, H), X.dtype)
+    for n in range(N):
+        for j in range(H):
+            S[n, 0, j] = S0[j]
+        for k in range(nsteps):
+            for j in range(H):
+                a = 0.0
+                for i in range(H):
+                    a += S[n, k, i] * W[i, j]
+                S[n, k + 1, j] = tanh(X[n, k, j] + (a + b[j]))
+    return S
+
+
+@njit
+def _unfold_backward(S, gY, W, nsteps, gZ):
+    """Back through _unfold_forward: writes gZ[:, :nsteps] (the gradient at the recurrent
+    inputs) -> gW (H, H), gB (H,), gS0 (H,)."""
+    N = gY.shape[0]
+    H = W.shape[0]
+    gW = np.zeros((H, H), gY.dtype)
+    gB = np.zeros(H, gY.dtype)
+    gS0 = np.zeros(H, gY.dtype)
+    gS = np.empty(H, gY.dtype)
+    for n in range(N):
+        gS[:] = 0
+        for k in range(nsteps - 1, -1, -1):
+            for j in range(H):
+                gS[j] += gY[n, k, j]
+                gZ[n, k, j] = (1.0 - S[n, k + 1, j] ** 2) * gS[j]
+                gB[j] += gZ[n, k, j]
+            for i in range(H):
+                a = 0.0
+                s = S[n, k, i]
+                for j in range(H):
+                    gW[i, j] += s * gZ[n, k, j]
+                    a += gZ[n, k, j] * W[i, j]
+                gS[i] = a
+        for j in range(H):
+            gS0[j] += gS[j]
+    return gW, gB, gS0
+
+
+@njit
+def _batch_last(A):
+    """(N, T, M) -> a C-contiguous (T, M, N) copy: the batch becomes the inner dimension, so
+    every loop below runs over the N samples at once (SIMD over samples; the tutorial's
+    state and input sizes are 2 or 3, too short for anything else to vectorise)."""
+    N, T, M = A.shape
+    a = np.ascontiguousarray(A).reshape((N, T * M))
+    out = np.empty((T * M, N), A.dtype)
+    for n in range(N):
+        for c in range(T * M):
+            out[c, n] = a[n, c]
+    return out.reshape((T, M, N))
+
+
+@njit
+def _batch_first(AT):
+    """The inverse of _batch_last: (T, M, N) -> (N, T, M)."""
+    T, M, N = AT.shape
+    a = AT.reshape((T * M, N))
+    out = np.empty((N, T * M), AT.dtype)
+    for n in range(N):
+        for c in range(T * M):
+            out[n, c] = a[c, n]
+    return out.reshape((N, T, M))
+
+
+@njit
+def _adder_forward(X, Win, bin_, Wrec, brec, S0, Wout, bout):
+    """The whole forward of RnnBinaryAdder -> recIn (N, T, H), S (N, T+1, H), Z (N, T, O),
+    Y (N, T, O), computed in the batch-last layout (see _batch_last)."""
+    N, T, I = X.shape
+    H = Wrec.shape[0]
+    O = Wout.shape[1]
+    XT = _batch_last(X)                                     # (T, I, N)
+    RT = np.empty((T, H, N), X.dtype)                       # recIn
+    ST = np.empty((T + 1, H, N), X.dtype)                   # S
+    ZT = np.empty((T, O, N), X.dtype)
+    YT = np.empty((T, O, N), X.dtype)
+    a = np.empty(N, X.dtype)
+    for j in range(H):
+        for n in range(N):
+            ST[0, j, n] = S0[j]
+    for k in range(T):
+        for j in range(H):
+            r = RT[k, j]
+            r[:] = 0
+            for i in range(I):
+                w = Win[i, j]
+                x = XT[k, i]
+                for n in range(N):
+                    r[n] += x[n] * w
+            a[:] = 0
+            for i in range(H):
+                w = Wrec[i, j]
+                sp = ST[k, i]
+                for n in range(N):
+                    a[n] += sp[n] * w
+            s = ST[k + 1, j]
+            bi, br = bin_[j], brec[j]
+            for n in range(N):
+                r[n] += bi
+                s[n] = tanh(r[n] + (a[n] + br))
+        for o in range(O):
+            z = ZT[k, o]
+            z[:] = 0
+            for i in range(H):
+                w = Wout[i, o]
+                sk = ST[k + 1, i]
+                for n in range(N):
+                    z[n] += sk[n] * w
+            y = YT[k, o]
+            bo = bout[o]
+            for n in range(N):
+                z[n] += bo
+                y[n] = 1.0 / (1.0 + exp(-z[n]))
+    return _batch_first(RT), _batch_first(ST), _batch_first(ZT), _batch_first(YT)
+
+
+@njit
+def _adder_backward(X, Y, S, T, Wrec, Wout):
+    """The whole backward of RnnBinaryAdder (loss: the logistic cross-entropy averaged over
+    samples and steps), in the batch-last layout -> one flat array holding the gradients of
+    S0, Win, bin, Wrec, brec, Wout, bout in that order (get_params_iter's), each C-ordered."""
+    N, Tn, I = X.shape
+    H = Wrec.shape[0]
+    O = Wout.shape[1]
+    dt = Y.dtype
+    flat = np.zeros(H + I * H + H + H * H + H + H * O + O, dt)
+    n0 = H + I * H + H
+    n1 = n0 + H * H + H
+    gS0 = flat[:H]
+    gWin = flat[H:H + I * H].reshape((I, H))
+    gBin = flat[H + I * H:n0]
+    gWrec = flat[n0:n0 + H * H].reshape((H, H))
+    gBrec = flat[n0 + H * H:n1]
+    gWout = flat[n1:n1 + H * O].reshape((H, O))
+    gBout = flat[n1 + H * O:]
+    XT, YT, ST, TT = _batch_last(X), _batch_last(Y), _batch_last(S), _batch_last(T)
+    gS = np.zeros((H, N), dt)                  # gradient at the state S[:, k+1]
+    gz = np.empty((O, N), dt)                  # at the logits Z[:, k]
+    gr = np.empty((H, N), dt)                  # at the recurrent input recIn[:, k]
+    count = Y.shape[0] * Y.shape[1]
+    for k in range(Tn - 1, -1, -1):
+        for o in range(O):
+            g = gz[o]
+            y, t = YT[k, o], TT[k, o]
+            acc = 0.0
+            for n in range(N):
+                g[n] = (y[n] - t[n]) / count
+                acc += g[n]
+            gBout[o] += acc
+        for i in range(H):
+            sk = ST[k + 1, i]
+            gs = gS[i]
+            for o in range(O):
+                g = gz[o]
+                acc = 0.0
+                for n in range(N):
+                    acc += sk[n] * g[n]
+                gWout[i, o] += acc
+                w = Wout[i, o]
+                for n in range(N):
+                    gs[n] += g[n] * w
+        for j in range(H):
+            sk = ST[k + 1, j]
+            gs = gS[j]
+            g = gr[j]
+            acc = 0.0
+            for n in range(N):
+                g[n] = (1.0 - sk[n] ** 2) * gs[n]
+                acc += g[n]
+            gBrec[j] += acc
+            gBin[j] += acc
+            for i in range(I):
+                x = XT[k, i]
+                acc = 0.0
+                for n in range(N):
+                    acc += x[n] * g[n]
+                gWin[i, j] += acc
+            for i in range(H):
+                sp = ST[k, i]
+                acc = 0.0
+                for n in range(N):
+                    acc += sp[n] * g[n]
+                gWrec[i, j] += acc
+        for i in range(H):                     # gS = gr^T Wrec^T: into step k-1
+            gs = gS[i]
+            gs[:] = 0
+            for j in range(H):
+                w = Wrec[i, j]
+                g = gr[j]
+                for n in range(N):
+                    gs[n] += g[n] * w
+    for j in range(H):
+        acc = 0.0
+        for n in range(N):
+            acc += gS[j, n]
+        gS0[j] = acc
+    return flat
+
+
+# ================================================================ checks
+
+
+def _float_dtype(*arrays):
+    dtype = np.result_type(*arrays)
+    return dtype if dtype in _FLOATS else _FLOATS[1]
+
+
+def _same_float(arrays):
+    """The common dtype when every array is a C-contiguous float ndarray of one dtype, else
+    None (then the caller converts)."""
+    d = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
+    if d not in _FLOATS:
+        return None
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != d or not a.flags.c_contiguous:
+            return None
+    return d
+
+
+def _convert(arrays):
+    """All arrays as C-contiguous arrays of their common float dtype (NumPy's promotion)."""
+    arrays = [np.asarray(a) for a in arrays]
+    dtype = _float_dtype(*arrays)
+    return [np.ascontiguousarray(a, dtype) for a in arrays]
+
+
+def _tensor(func, name, a, shape, layout):
+    """a.shape must match shape (None: any size; a tuple (">=", n): at least n)."""
+    def fits(want, got):
+        return want is None or (got >= want[1] if isinstance(want, tuple) else got == want)
+
+    if a.ndim != len(shape) or not all(fits(w, g) for w, g in zip(shape, a.shape)):
+        want = ", ".join("N" if w is None else (f">= {w[1]}" if isinstance(w, tuple) else
+                                                str(w)) for w in shape)
+        raise ValueError(f"{func}: {name} must have shape {layout} = ({want}), got {a.shape}")
+
+
+# ================================================================ the tutorial's classes
+
+
+class TensorLinear(object):
+    """The linear tensor layer applies a linear tensor dot product and a bias to its input."""
+
+    def __init__(self, n_in, n_out, tensor_order, W=None, b=None):
+        """Initialse the weight W and bias b parameters."""
+        a = np.sqrt(6.0 / (n_in + n_out))
+        self.W = (np.random.uniform(-a, a, (n_in, n_out)) if W is None else W)
+        self.b = (np.zeros((n_out)) if b is None else b)
+        # Axes summed over in backprop
+        self.bpAxes = tuple(range(tensor_order - 1))
+
+    def forward(self, X):
+        """Perform forward step transformation with the help of a tensor product."""
+        return np.tensordot(X, self.W, axes=((-1), (0))) + self.b
+
+    def backward(self, X, gY):
+        """Return the gradient of the parmeters and the inputs of this layer."""
+        gW = np.tensordot(X, gY, axes=(self.bpAxes, self.bpAxes))
+        gB = np.sum(gY, axis=self.bpAxes)
+        gX = np.tensordot(gY, self.W.T, axes=((-1), (0)))
+        return gX, gW, gB
+
+
+class LogisticClassifier(object):
+    """The logistic layer applies the logistic function to its inputs."""
+
+    def forward(self, X):
+        """Perform the forward step transformation."""
+        return 1. / (1. + np.exp(-X))
+
+    def backward(self, Y, T):
+        """Return the gradient with respect to the loss function at the inputs of this
+        layer."""
+        # Average by the number of samples and sequence length.
+        return (Y - T) / (Y.shape[0] * Y.shape[1])
+
+    def loss(self, Y, T):
+        """Compute the loss at the output."""
+        return -np.mean((T * np.log(Y)) + ((1 - T) * np.log(1 - Y)))
+
+
+class TanH(object):
+    """TanH applies the tanh function to its inputs."""
+
+    def forward(self, X):
+        """Perform the forward step transformation."""
+        return np.tanh(X)
+
+    def backward(self, Y, output_grad):
+        """Return the gradient at the inputs of this layer."""
+        gTanh = 1.0 - (Y**2)
+        return (gTanh * output_grad)
+
+
+class RecurrentStateUpdate(object):
+    """Update a given state."""
+
+    def __init__(self, nbStates, W, b):
+        """Initialse the linear transformation and tanh transfer function."""
+        self.linear = TensorLinear(nbStates, nbStates, 2, W, b)
+        self.tanh = TanH()
+
+    def forward(self, Xk, Sk):
+        """Return state k+1 from input and state k."""
+        return self.tanh.forward(Xk + self.linear.forward(Sk))
+
+    def backward(self, Sk0, Sk1, output_grad):
+        """Return the gradient of the parmeters and the inputs of this layer."""
+        gZ = self.tanh.backward(Sk1, output_grad)
+        gSk0, gW, gB = self.linear.backward(Sk0, gZ)
+        return gZ, gSk0, gW, gB
+
+
+class RecurrentStateUnfold(object):
+    """Unfold the recurrent states."""
+
+    def __init__(self, nbStates, nbTimesteps):
+        """Initialse the shared parameters, the inital state and state update function."""
+        a = np.sqrt(6. / (nbStates * 2))
+        self.W = np.random.uniform(-a, a, (nbStates, nbStates))
+        self.b = np.zeros((self.W.shape[0]))  # Shared bias
+        self.S0 = np.zeros(nbStates)  # Initial state
+        self.nbTimesteps = nbTimesteps  # Timesteps to unfold
+        self.stateUpdate = RecurrentStateUpdate(
+            nbStates, self.W, self.b)  # State update function
+
+    def _params(self, func, X, *more):
+        lin = self.stateUpdate.linear
+        arrays = (X, lin.W, lin.b, self.S0) + more
+        if _same_float(arrays) is None:
+            arrays = _convert(arrays)
+        X, W, b, S0 = arrays[:4]
+        H = W.shape[0] if W.ndim == 2 else -1
+        _tensor(func, "stateUpdate.linear.W", W, (H, H), "(nbStates, nbStates)")
+        _tensor(func, "stateUpdate.linear.b", b, (H,), "(nbStates,)")
+        _tensor(func, "S0", S0, (H,), "(nbStates,)")
+        _tensor(func, "X", X, (None, (">=", self.nbTimesteps), H), "(N, T, nbStates)")
+        return arrays
+
+    def forward(self, X):
+        """Iteratively apply forward step to all states -> S (N, T+1, nbStates)."""
+        X, W, b, S0 = self._params("RecurrentStateUnfold.forward", X)
+        return _unfold_forward(X, W, b, S0, self.nbTimesteps)
+
+    def backward(self, X, S, gY):
+        """Return the gradient of the parmeters and the inputs of this layer:
+        gZ (N, T, nbStates), gW, gB, gS0."""
+        f = "RecurrentStateUnfold.backward"
+        X, W, b, S0, S, gY = self._params(f, X, S, gY)
+        N, T, H = X.shape
+        _tensor(f, "S", S, (N, (">=", self.nbTimesteps + 1), H), "(N, T+1, nbStates)")
+        _tensor(f, "gY", gY, (N, (">=", self.nbTimesteps), H), "(N, T, nbStates)")
+        gZ = np.zeros(X.shape, X.dtype)
+        gW, gB, gS0 = _unfold_backward(S, gY, W, self.nbTimesteps, gZ)
+        return gZ, gW, gB, gS0
+
+
+class RnnBinaryAdder(object):
+    """RNN to perform binary addition of 2 numbers."""
+
+    def __init__(self, nb_of_inputs, nb_of_outputs, nb_of_states, sequence_len):
+        """Initialse the network layers."""
+        # Input layer
+        self.tensorInput = TensorLinear(nb_of_inputs, nb_of_states, 3)
+        # Recurrent layer
+        self.rnnUnfold = RecurrentStateUnfold(nb_of_states, sequence_len)
+        # Linear output transform
+        self.tensorOutput = TensorLinear(nb_of_states, nb_of_outputs, 3)
+        self.classifier = LogisticClassifier()  # Classification output
+        self.sequence_len = sequence_len
+
+    def _params(self, func, X, *more):
+        """-> X, Win, bin, Wrec, brec, S0, Wout, bout (and ``more``), checked, as arrays of
+        one float dtype; the parameters themselves unless a conversion is needed."""
+        lin = self.rnnUnfold.stateUpdate.linear
+        arrays = (X, self.tensorInput.W, self.tensorInput.b, lin.W, lin.b, self.rnnUnfold.S0,
+                  self.tensorOutput.W, self.tensorOutput.b) + more
+        if _same_float(arrays) is None:
+            arrays = _convert(arrays)
+        X, Win, bin_, Wrec, brec, S0, Wout, bout = arrays[:8]
+        ok = (Win.ndim == 2 and Wrec.ndim == 2 and Wout.ndim == 2
+              and Wrec.shape[0] == Wrec.shape[1] == Win.shape[1] == Wout.shape[0]
+              and bin_.shape == S0.shape == brec.shape == (Wrec.shape[0],)
+              and bout.shape == (Wout.shape[1],))
+        if not ok:
+            raise ValueError(
+                f"{func}: the parameters must have shapes tensorInput.W (nb_of_inputs, "
+                f"nb_of_states), tensorInput.b, rnnUnfold.W, .b, .S0 (nb_of_states, ...), "
+                f"tensorOutput.W (nb_of_states, nb_of_outputs), tensorOutput.b "
+                f"(nb_of_outputs,), got {Win.shape}, {bin_.shape}, {Wrec.shape}, {brec.shape}, "
+                f"{S0.shape}, {Wout.shape}, {bout.shape}")
+        _tensor(func, "X", X, (None, self.sequence_len, Win.shape[0]),
+                "(N, sequence_len, nb_of_inputs)")
+        return arrays
+
+    def forward(self, X):
+        """Perform the forward propagation of input X through all layers -> recIn (N, T, H),
+        S (N, T+1, H), Z (N, T, O), Y (N, T, O)."""
+        return _adder_forward(*self._params("RnnBinaryAdder.forward", X))
+
+    def _grads(self, X, Y, S, T):
+        """The seven gradients in one flat array, in get_params_iter's order."""
+        f = "RnnBinaryAdder.backward"
+        X, Win, bin_, Wrec, brec, S0, Wout, bout, Y, S, T = self._params(f, X, Y, S, T)
+        N, Tn, _ = X.shape
+        H, O = Wrec.shape[0], Wout.shape[1]
+        _tensor(f, "Y", Y, (N, Tn, O), "(N, T, nb_of_outputs)")
+        _tensor(f, "T", T, (N, Tn, O), "(N, T, nb_of_outputs)")
+        _tensor(f, "S", S, (N, Tn + 1, H), "(N, T+1, nb_of_states)")
+        return _adder_backward(X, Y, S, T, Wrec, Wout), Win.shape[0], H, O
+
+    def backward(self, X, Y, recIn, S, T):
+        """Perform the backward propagation through all layers -> the gradients of: linear
+        output weights, linear output bias, recursive weights, recursive bias, linear input
+        weights, linear input bias, initial state."""
+        flat, I, H, O = self._grads(X, Y, S, T)
+        n0 = H + I * H + H
+        n1 = n0 + H * H + H
+        return (flat[n1:n1 + H * O].reshape(H, O), flat[n1 + H * O:],       # gWout, gBout
+                flat[n0:n0 + H * H].reshape(H, H), flat[n0 + H * H:n1],      # gWrec, gBrec
+                flat[H:H + I * H].reshape(I, H), flat[H + I * H:n0],         # gWin, gBin
+                flat[:H])                                                    # gS0
+
+    def getOutput(self, X):
+        """Get the output probabilities of input X."""
+        recIn, S, Z, Y = self.forward(X)
+        return Y
+
+    def getBinaryOutput(self, X):
+        """Get the binary output of input X."""
+        return np.around(self.getOutput(X))
+
+    def getParamGrads(self, X, T):
+        """Return the gradients with respect to input X and target T as a list. The list has
+        the same order as the get_params_iter iterator."""
+        recIn, S, Z, Y = self.forward(X)
+        if type(self).backward is RnnBinaryAdder.backward:
+            # the gradients are already one array in this order: one nditer over it gives
+            # the same 0-d views as the chain of seven
+            return list(np.nditer(self._grads(X, Y, S, T)[0]))
+        gWout, gBout, gWrec, gBrec, gWin, gBin, gS0 = self.backward(X, Y, recIn, S, T)
+        return [g for g in itertools.chain(
+            np.nditer(gS0),
+            np.nditer(gWin),
+            np.nditer(gBin),
+            np.nditer(gWrec),
+            np.nditer(gBrec),
+            np.nditer(gWout),
+            np.nditer(gBout))]
+
+    def loss(self, Y, T):
+        """Return the loss of input X w.r.t. targets T."""
+        return self.classifier.loss(Y, T)
+
+    def get_params_iter(self):
+        """Return an iterator over the parameters. The iterator has the same order as
+        get_params_grad. The elements returned by the iterator are editable in-place."""
+        return itertools.chain(
+            np.nditer(self.rnnUnfold.S0, op_flags=['readwrite']),
+            np.nditer(self.tensorInput.W, op_flags=['readwrite']),
+            np.nditer(self.tensorInput.b, op_flags=['readwrite']),
+            np.nditer(self.rnnUnfold.W, op_flags=['readwrite']),
+            np.nditer(self.rnnUnfold.b, op_flags=['readwrite']),
+            np.nditer(self.tensorOutput.W, op_flags=['readwrite']),
+            np.nditer(self.tensorOutput.b, op_flags=['readwrite']))
