@@ -1,6 +1,8 @@
 """The drop-in APIs of ``fastrnn.compat`` against the plain-NumPy code they replace, on the same
 inputs: cs231n's ``lstm_forward + lstm_backward`` / ``rnn_*`` (N in {50, 8, 1}, T=50,
-D=H=128), min-char-rnn's ``lossFun`` and the U,V,W tutorial's ``bptt``.
+D=H=128), min-char-rnn's ``lossFun``, the U,V,W tutorial's ``bptt``, the "RNN from scratch"
+tutorial's ``full_forward_prop + rnn_backprop``, the binary adder's ``getParamGrads`` and one
+step of its training loop, each at the tutorial's own sizes.
 
 The cases and the NumPy originals are those of ``fastrnn.compat.speed`` (its ``CASES``),
 so this suite and ``fastrnn bench --compat`` time the same code.

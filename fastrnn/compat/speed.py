@@ -14,10 +14,15 @@ The originals below are the baselines of ``fastrnn bench --compat`` and of the a
 The targets (issue 7): >= 2x for cs231n's lstm_forward + lstm_backward at N=50, T=50, D=H=128
 (there the original is already BLAS-bound), >= 10x at N=1 and N=8, >= 10x for min-char-rnn's
 lossFun (T=25, H=100, V=65) and for the U,V,W tutorial's bptt (bptt_truncate=4, T=20, H=100,
-word_dim 8000).
+word_dim 8000); issue 17: >= 10x for the "RNN from scratch" tutorial's full_forward_prop +
+rnn_backprop (T=4, hidden 100, output 80, bptt_truncate=2) and the binary adder's
+getParamGrads (a minibatch of 100, 7 steps, 3 states), at the tutorials' own sizes. The last
+row, one step of the binary adder's training loop as printed, shows what is left when the
+loop's own per-parameter Python arithmetic (unchanged) is counted too: it has no target.
 """
 
 import argparse
+import itertools
 import time
 
 import numpy as np
@@ -160,6 +165,171 @@ def np_bptt(U, V, W, bptt_truncate, x, y):
     return [dLdU, dLdV, dLdW]
 
 
+# "RNN from scratch" (shared/seeds/000): the printed code with the fixes fastrnn.compat.
+# rnn_from_scratch lists (true previous states, each look-back step's own embedding, no
+# globals); multiplication_backward without np.asmatrix (deprecated; np.dot is faster too).
+
+
+def np_rfs_forward(T, embeddings, U, W, prev_memory, V):
+    def tanh_activation(Z):
+        return (np.exp(Z) - np.exp(-Z)) / (np.exp(Z) + np.exp(-Z))
+
+    def softmax_activation(Z):
+        e_x = np.exp(Z - np.max(Z))
+        return e_x / e_x.sum(axis=0)
+
+    outputs, memory, prev = [], {"ht-1": prev_memory}, prev_memory
+    for t in range(T):
+        W_frd = np.dot(W, prev)
+        U_frd = np.dot(U, embeddings[t])
+        sum_s = W_frd + U_frd
+        ht_activated = tanh_activation(sum_s)
+        yt_unactivated = np.asarray(np.dot(V, tanh_activation(sum_s)))
+        yt_activated = softmax_activation(yt_unactivated)
+        outputs.append(yt_activated)
+        memory["ht" + str(t)] = ht_activated
+        memory["yt" + str(t)] = yt_activated
+        memory["params" + str(t)] = [[W_frd, U_frd, sum_s, yt_unactivated]]
+        prev = ht_activated
+    return outputs, memory
+
+
+def np_rfs_backprop(embeddings, memory, output_t, dU, dV, dW, bptt_truncate, U, V, W):
+    def delta_cross_entropy(predicted_output, original_t_output):
+        grad = predicted_output.copy()
+        for i, l in enumerate(original_t_output):
+            if l == 1:
+                grad[i] -= 1
+        return grad
+
+    def multiplication_backward(weights, x, dz):
+        return np.dot(dz, np.transpose(x)), np.dot(np.transpose(weights), dz)
+
+    def single_backprop(X, ht_activated, dLo, forward_params_t, diff_s, prev_s):
+        W_frd, U_frd, ht_unactivated, _ = forward_params_t[0]
+        dV, dsv = multiplication_backward(V, ht_activated, dLo)
+        ds = np.add(dsv, diff_s)
+        dadd = (1.0 - np.square(np.tanh(ht_unactivated))) * ds
+        dmulw, dmulu = dadd * np.ones_like(U_frd), dadd * np.ones_like(W_frd)
+        dW, dprev_s = multiplication_backward(W, prev_s, dmulw)
+        dU, dx = multiplication_backward(U, X, dmulu)
+        return (dprev_s, dU, dW, dV)
+
+    hidden_dim, output_dim = W.shape[0], V.shape[0]
+    T = sum(1 for key in memory if key.startswith("yt"))
+    for t in range(T):
+        dLo = delta_cross_entropy(memory["yt" + str(t)], output_t[t])
+        dprev_s, dU_t, dW_t, dV_t = single_backprop(
+            embeddings[t], memory["ht" + str(t)], dLo, memory["params" + str(t)],
+            np.zeros((hidden_dim, 1)), memory["ht" + str(t - 1)])
+        dLo = np.zeros((output_dim, 1))
+        for i in range(t - 1, max(-1, t - bptt_truncate), -1):
+            dprev_s, dU_i, dW_i, dV_i = single_backprop(
+                embeddings[i], memory["ht" + str(i)], dLo, memory["params" + str(i)], dprev_s,
+                memory["ht" + str(i - 1)])
+            dU_t += dU_i
+            dW_t += dW_i
+        dV += dV_t
+        dU += dU_t
+        dW += dW_t
+    return (dU, dW, dV)
+
+
+# The binary-addition RNN (shared/seeds/003): its RecurrentStateUnfold and RnnBinaryAdder as
+# printed, over the module's TensorLinear / LogisticClassifier / RecurrentStateUpdate (the
+# printed NumPy code, unchanged there).
+
+
+class np_RecurrentStateUnfold:
+    def __init__(self, W, b, S0, nbTimesteps):
+        from fastrnn.compat.binary_adder import RecurrentStateUpdate
+
+        self.W, self.b, self.S0, self.nbTimesteps = W, b, S0, nbTimesteps
+        self.stateUpdate = RecurrentStateUpdate(W.shape[0], W, b)
+
+    def forward(self, X):
+        S = np.zeros((X.shape[0], X.shape[1] + 1, self.W.shape[0]))
+        S[:, 0, :] = self.S0
+        for k in range(self.nbTimesteps):
+            S[:, k + 1, :] = self.stateUpdate.forward(X[:, k, :], S[:, k, :])
+        return S
+
+    def backward(self, X, S, gY):
+        gSk = np.zeros_like(gY[:, self.nbTimesteps - 1, :])
+        gZ = np.zeros_like(X)
+        gWSum = np.zeros_like(self.W)
+        gBSum = np.zeros_like(self.b)
+        for k in range(self.nbTimesteps - 1, -1, -1):
+            gSk += gY[:, k, :]
+            gZ[:, k, :], gSk, gW, gB = self.stateUpdate.backward(S[:, k, :], S[:, k + 1, :], gSk)
+            gWSum += gW
+            gBSum += gB
+        return gZ, gWSum, gBSum, np.sum(gSk, axis=0)
+
+
+class np_RnnBinaryAdder:
+    """The printed RnnBinaryAdder with copies of ``model``'s parameters."""
+
+    def __init__(self, model):
+        from fastrnn.compat.binary_adder import LogisticClassifier, TensorLinear
+
+        c = np.copy
+        self.sequence_len = model.sequence_len
+        Win, Wout = c(model.tensorInput.W), c(model.tensorOutput.W)
+        self.tensorInput = TensorLinear(*Win.shape, 3, Win, c(model.tensorInput.b))
+        u = model.rnnUnfold
+        self.rnnUnfold = np_RecurrentStateUnfold(c(u.W), c(u.b), c(u.S0), u.nbTimesteps)
+        self.tensorOutput = TensorLinear(*Wout.shape, 3, Wout, c(model.tensorOutput.b))
+        self.classifier = LogisticClassifier()
+
+    def forward(self, X):
+        recIn = self.tensorInput.forward(X)
+        S = self.rnnUnfold.forward(recIn)
+        Z = self.tensorOutput.forward(S[:, 1:self.sequence_len + 1, :])
+        return recIn, S, Z, self.classifier.forward(Z)
+
+    def backward(self, X, Y, recIn, S, T):
+        gZ = self.classifier.backward(Y, T)
+        gRecOut, gWout, gBout = self.tensorOutput.backward(S[:, 1:self.sequence_len + 1, :], gZ)
+        gRnnIn, gWrec, gBrec, gS0 = self.rnnUnfold.backward(recIn, S, gRecOut)
+        gX, gWin, gBin = self.tensorInput.backward(X, gRnnIn)
+        return gWout, gBout, gWrec, gBrec, gWin, gBin, gS0
+
+    def getOutput(self, X):
+        return self.forward(X)[3]
+
+    def getParamGrads(self, X, T):
+        recIn, S, Z, Y = self.forward(X)
+        gWout, gBout, gWrec, gBrec, gWin, gBin, gS0 = self.backward(X, Y, recIn, S, T)
+        return [g for g in itertools.chain(
+            np.nditer(gS0), np.nditer(gWin), np.nditer(gBin), np.nditer(gWrec),
+            np.nditer(gBrec), np.nditer(gWout), np.nditer(gBout))]
+
+    def loss(self, Y, T):
+        return self.classifier.loss(Y, T)
+
+    def get_params_iter(self):
+        u = self.rnnUnfold
+        return itertools.chain(*(np.nditer(a, op_flags=['readwrite']) for a in (
+            u.S0, self.tensorInput.W, self.tensorInput.b, u.W, u.b, self.tensorOutput.W,
+            self.tensorOutput.b)))
+
+
+def np_rmsprop_nesterov_step(RNN, X_mb, T_mb, maSquare, Vs, lmbd=0.5, learning_rate=0.05,
+                             momentum_term=0.80, eps=1e-6):
+    """The body of the binary-addition tutorial's training loop, as printed."""
+    V_tmp = [v * momentum_term for v in Vs]
+    for pIdx, P in enumerate(RNN.get_params_iter()):
+        P += V_tmp[pIdx]
+    backprop_grads = RNN.getParamGrads(X_mb, T_mb)
+    for pIdx, P in enumerate(RNN.get_params_iter()):
+        maSquare[pIdx] = lmbd * maSquare[pIdx] + (1 - lmbd) * backprop_grads[pIdx]**2
+        pGradNorm = ((learning_rate * backprop_grads[pIdx]) / np.sqrt(maSquare[pIdx]) + eps)
+        Vs[pIdx] = V_tmp[pIdx] - pGradNorm
+        P -= pGradNorm
+    return RNN.loss(RNN.getOutput(X_mb), T_mb)
+
+
 # ================================================================ cases
 
 
@@ -227,6 +397,74 @@ def bptt_case(T=20, H=100, word_dim=8000, truncate=4, seed=0):
             lambda: np_bptt(model.U, model.V, model.W, truncate, x, y))
 
 
+def rnn_from_scratch_case(T=4, H=100, O=80, bptt_truncate=2, seed=0):
+    from fastrnn.compat import rnn_from_scratch as F
+
+    rng = np.random.default_rng(seed)
+    U, W = rng.uniform(0, 1, (H, H)), rng.uniform(0, 1, (H, H))   # the tutorial's init
+    V = rng.uniform(0, 1, (O, H))
+    emb = [rng.standard_normal((H, 1)) for _ in range(T)]
+    out = [np.eye(O)[:, [int(i)]] for i in rng.integers(0, O, T)]   # one-hot (O, 1)
+    prev = np.zeros((H, 1))
+    grads = [np.zeros_like(U), np.zeros_like(V), np.zeros_like(W)]  # dU, dV, dW
+
+    def compat():
+        for g in grads:
+            g.fill(0)
+        ys, memory = F.full_forward_prop(T, emb, U, W, prev, V)
+        return tuple(ys) + F.rnn_backprop(emb, memory, out, *grads, bptt_truncate, U, V, W)
+
+    def original():
+        for g in grads:
+            g.fill(0)
+        ys, memory = np_rfs_forward(T, emb, U, W, prev, V)
+        return tuple(ys) + np_rfs_backprop(emb, memory, out, *grads, bptt_truncate, U, V, W)
+
+    return ("RNN from scratch forward + rnn_backprop",
+            f"T={T}, hidden={H}, output={O}, bptt_truncate={bptt_truncate}", compat, original)
+
+
+def _adder_pair(N, T, states, seed):
+    from fastrnn.compat import binary_adder as A
+
+    state = np.random.get_state()
+    np.random.seed(seed)
+    X, Tg = A.create_dataset(N, T)
+    model = A.RnnBinaryAdder(2, 1, states, T)
+    np.random.set_state(state)
+    rng = np.random.default_rng(seed)
+    model.rnnUnfold.S0[...] = rng.uniform(-0.5, 0.5, states)   # every gradient nonzero
+    return model, np_RnnBinaryAdder(model), X, Tg
+
+
+def binary_adder_case(N=100, T=7, states=3, seed=1):
+    model, orig, X, Tg = _adder_pair(N, T, states, seed)
+    return ("binary adder getParamGrads", f"N={N} (mb_size), T={T}, "
+            f"states={states}", lambda: (np.array(model.getParamGrads(X, Tg)),),
+            lambda: (np.array(orig.getParamGrads(X, Tg)),))
+
+
+def binary_adder_loop_case(N=100, T=7, states=3, seed=1):
+    """One iteration of the tutorial's RMSprop + Nesterov loop, as printed (its Python
+    per-parameter updates included), on each side's own network; the parameters are put back
+    after each call (7 array copies, the same on both sides), so every call does the same."""
+    model, orig, X, Tg = _adder_pair(N, T, states, seed)
+    n = sum(1 for _ in model.get_params_iter())
+
+    def step(net):
+        arrays = [net.rnnUnfold.S0, net.tensorInput.W, net.tensorInput.b, net.rnnUnfold.W,
+                  net.rnnUnfold.b, net.tensorOutput.W, net.tensorOutput.b]
+        saved = [a.copy() for a in arrays]
+        loss = np_rmsprop_nesterov_step(net, X, Tg, [0.0] * n, [0.0] * n)
+        after = np.concatenate([a.ravel() for a in arrays])
+        for a, v in zip(arrays, saved):
+            a[...] = v
+        return np.array([loss]), after
+
+    return ("binary adder, tutorial's loop step", f"N={N} (mb_size), T={T}, "
+            f"states={states}", lambda: step(model), lambda: step(orig))
+
+
 CASES = [  # (factory, kwargs, target speed-up)
     (cs231n_case, dict(cell="lstm", N=50), 2),
     (cs231n_case, dict(cell="lstm", N=8), 10),
@@ -234,6 +472,9 @@ CASES = [  # (factory, kwargs, target speed-up)
     (cs231n_case, dict(cell="rnn", N=8), None),
     (lossfun_case, {}, 10),
     (bptt_case, {}, 10),
+    (rnn_from_scratch_case, {}, 10),
+    (binary_adder_case, {}, 10),
+    (binary_adder_loop_case, {}, None),
 ]
 
 
