@@ -91,16 +91,21 @@ def lookback_to_truncate(bptt_truncate):
 
 
 @njit
-def _forward_kernel(X, U, W, V, hs, Wf, Uf, S, Z, Y):
+def _forward_kernel(X, U, W, V, h0, hs3, Wf3, Uf3, S3, Z3, Y3):
     """The forward over the sequence.
-    X (T, D) embeddings; U (H, D), W (H, H), V (O, H); hs (T+1, H) with hs[0] = prev_memory.
-    Writes hs[t+1] = h[t] = tanh(S[t]), Wf[t] = W h[t-1], Uf[t] = U x[t], S[t] = Wf[t] + Uf[t],
-    Z[t] = V h[t] and Y[t] = softmax(Z[t]); every row t is one of the tutorial's (n, 1)
-    vectors. Only W h[t-1] is step by step; U x[t] and V h[t] are one pass over U and V for
-    all steps (each row of the weight read once, T independent sums)."""
+    X (T, D) embeddings; U (H, D), W (H, H), V (O, H); h0 (H,) = prev_memory.
+    Writes hs[0] = h0, hs[t+1] = h[t] = tanh(S[t]), Wf[t] = W h[t-1], Uf[t] = U x[t],
+    S[t] = Wf[t] + Uf[t], Z[t] = V h[t] and Y[t] = softmax(Z[t]) into the (T(+1), n, 1)
+    arrays hs3 .. Y3, whose rows are the tutorial's (n, 1) vectors. Only W h[t-1] is step by
+    step; U x[t] and V h[t] are one pass over U and V for all steps (each row of the weight
+    read once, T independent sums)."""
     T, D = X.shape
     H = W.shape[0]
     O = V.shape[0]
+    hs, S = hs3.reshape((T + 1, H)), S3.reshape((T, H))
+    Wf, Uf = Wf3.reshape((T, H)), Uf3.reshape((T, H))
+    Z, Y = Z3.reshape((T, O)), Y3.reshape((T, O))
+    hs[0] = h0
     for u in range(H):                                     # Uf = X U^T
         for t in range(T):
             b = 0.0
@@ -139,58 +144,70 @@ def _forward_kernel(X, U, W, V, hs, Wf, Uf, S, Z, Y):
 
 
 @njit
+def _add_outer(G, A, B):
+    """G += A^T B for G (R, C), A (K, R), B (K, C): each row of G stays in registers/L1 while
+    up to 4 terms of the sum over K are added to it (one load and store of G per 4 products:
+    the weight gradients are sums of only T = 4 outer products here)."""
+    K, R = A.shape
+    C = B.shape[1]
+    for r in range(R):
+        g = G[r]
+        k = 0
+        while k + 4 <= K:
+            a0, a1, a2, a3 = A[k, r], A[k + 1, r], A[k + 2, r], A[k + 3, r]
+            b0, b1, b2, b3 = B[k], B[k + 1], B[k + 2], B[k + 3]
+            for c in range(C):
+                g[c] += (a0 * b0[c] + a1 * b1[c]) + (a2 * b2[c] + a3 * b3[c])
+            k += 4
+        while k < K:
+            a = A[k, r]
+            b = B[k]
+            for c in range(C):
+                g[c] += a * b[c]
+            k += 1
+
+
+@njit
 def _backprop_kernel(X, hs, S, Y, tgt, W, V, k, dU, dW, dV):
     """Truncated BPTT of sum_t -log Y[t][target t] into dU (H, D), dW (H, H), dV (O, H) (+=).
     X (T, D) embeddings, hs (T+1, H) states with hs[0] the state before step 0, S (T, H) the
     pre-activations, Y (T, O) the predictions, tgt (T, O) the targets (dLo = Y - [tgt == 1],
     as delta_cross_entropy); the loss at step t reaches steps t, t-1, .., max(t-k, 0).
-    Each weight is read row by row in its own layout; the weight gradients are summed over the
-    steps with each gradient row held in cache (loop over rows outside, steps inside)."""
+    Each weight is read row by row in its own layout; every product is a sum of outer
+    products (_add_outer)."""
     T, D = X.shape
     H = W.shape[0]
     O = V.shape[0]
     dLo = np.empty((T, O), Y.dtype)                        # y_hat - y
+    dLoT = np.empty((O, T), Y.dtype)
     for t in range(T):
         for o in range(O):
-            dLo[t, o] = Y[t, o] - 1 if tgt[t, o] == 1 else Y[t, o]
+            d = Y[t, o] - 1 if tgt[t, o] == 1 else Y[t, o]
+            dLo[t, o] = d
+            dLoT[o, t] = d
     dsv = np.zeros((T, H), Y.dtype)                        # V^T dLo[t], every t
-    for o in range(O):
-        for t in range(T):
-            c = dLo[t, o]
-            for u in range(H):
-                dsv[t, u] += V[o, u] * c
-        for t in range(T):                                 # dV += dLo[t] h[t]^T
-            c = dLo[t, o]
-            for u in range(H):
-                dV[o, u] += c * hs[t + 1, u]
+    _add_outer(dsv, dLoT, V)
+    _add_outer(dV, dLo, hs[1:])                            # dV += sum_t dLo[t] h[t]^T
     dtanh = np.empty((T, H), Y.dtype)                      # 1 - tanh(sum_s)^2
     for i in range(T):
         for u in range(H):
             g = tanh(S[i, u])
             dtanh[i, u] = 1.0 - g * g
     dA = np.zeros((T, H), Y.dtype)                         # summed dLoss/dsum_s of each step
-    ds = np.empty(H, Y.dtype)
-    dadd = np.empty(H, Y.dtype)
+    ds = np.empty((1, H), Y.dtype)
+    dadd = np.empty((H, 1), Y.dtype)
     for t in range(T):
-        ds[:] = dsv[t]
+        ds[0] = dsv[t]
         stop = max(t - k, 0)
         for i in range(t, stop - 1, -1):
             for u in range(H):
-                dadd[u] = dtanh[i, u] * ds[u]
-                dA[i, u] += dadd[u]
+                dadd[u, 0] = dtanh[i, u] * ds[0, u]
+                dA[i, u] += dadd[u, 0]
             if i > stop:                                   # W^T dadd: into step i-1
-                ds[:] = 0
-                for u in range(H):
-                    c = dadd[u]
-                    for j in range(H):
-                        ds[j] += W[u, j] * c
-    for u in range(H):
-        for t in range(T):
-            c = dA[t, u]
-            for j in range(H):                             # dW += dA[t] h[t-1]^T
-                dW[u, j] += c * hs[t, j]
-            for j in range(D):                             # dU += dA[t] x[t]^T
-                dU[u, j] += c * X[t, j]
+                ds[0] = 0
+                _add_outer(ds, dadd, W)
+    _add_outer(dW, dA, hs[:T])                             # dW += sum_t dA[t] h[t-1]^T
+    _add_outer(dU, dA, X)                                  # dU += sum_t dA[t] x[t]^T
 
 
 # ================================================================ checks and gathering
@@ -272,7 +289,8 @@ class _Memory(dict):
     __slots__ = ("_T", "_bufs", "_views")
 
     def _buffers(self):
-        """-> (hs, S, Y) if every entry rnn_backprop reads is still the forward's own view."""
+        """-> (hs, S, Y) as (T(+1), n, 1) arrays if every entry rnn_backprop reads is still the
+        forward's own view."""
         T = self._T
         hv, yv, sv = self._views
         kh, ky, kp = _keys(T)
@@ -313,17 +331,12 @@ def _run_forward(func, T, embeddings, U, W, V, prev_memory):
         dtype = _float_dtype(dtype, de, dp)
         U, W, V = (a.astype(dtype, copy=False) for a in (U, W, V))
     X = _stack(func, "embeddings", embeddings, T, D, dtype)           # (T, D)
-    buf = np.empty((T + 1) * H + 3 * T * H + 2 * T * O, dtype)
-    n = (T + 1) * H
-    hs = buf[:n].reshape(T + 1, H)                                     # h[-1], h[0..T-1]
-    Wf, Uf, S = (buf[n + i * T * H:n + (i + 1) * T * H].reshape(T, H) for i in range(3))
-    n += 3 * T * H
-    Z, Y = buf[n:n + T * O].reshape(T, O), buf[n + T * O:].reshape(T, O)   # V h, softmax
-    hs[0] = _column(func, "prev_memory", prev_memory, H, dtype)
-    _forward_kernel(X, U, W, V, hs, Wf, Uf, S, Z, Y)
+    hs3 = np.empty((T + 1, H, 1), dtype)                               # h[-1], h[0..T-1]
+    Wf3, Uf3, S3 = (np.empty((T, H, 1), dtype) for _ in range(3))      # W h, U x, sum
+    Z3, Y3 = np.empty((T, O, 1), dtype), np.empty((T, O, 1), dtype)    # V h, softmax
+    _forward_kernel(X, U, W, V, _column(func, "prev_memory", prev_memory, H, dtype),
+                    hs3, Wf3, Uf3, S3, Z3, Y3)
     # the tutorial's (n, 1) vectors: views of the rows
-    hs3, Y3, S3 = hs.reshape(T + 1, H, 1), Y.reshape(T, O, 1), S.reshape(T, H, 1)
-    Wf3, Uf3, Z3 = Wf.reshape(T, H, 1), Uf.reshape(T, H, 1), Z.reshape(T, O, 1)
     hv = [hs3[t] for t in range(T + 1)]
     yv = [Y3[t] for t in range(T)]
     sv = [S3[t] for t in range(T)]
@@ -333,7 +346,7 @@ def _run_forward(func, T, embeddings, U, W, V, prev_memory):
     memory.update(zip(ky, yv))
     memory.update(zip(kp, [[[Wf3[t], Uf3[t], sv[t], Z3[t]]] for t in range(T)]))
     memory._T = T
-    memory._bufs = (hs, S, Y)
+    memory._bufs = (hs3, S3, Y3)
     memory._views = (hv, yv, sv)
     return yv, memory
 
@@ -474,7 +487,7 @@ def rnn_backprop(embeddings, memory, output_t, dU, dV, dW, bptt_truncate, input_
                         f"{type(memory).__name__}")
     bufs = memory._buffers() if type(memory) is _Memory else None
     if bufs is not None and bufs[0].dtype == dtype:
-        hs, S, Y = bufs
+        hs, S, Y = (a.reshape(a.shape[:2]) for a in bufs)
     else:
         hs, S, Y = _gather_memory(f, memory, T, H, O, dtype)
     X = _stack(f, "embeddings", embeddings, T, D, dtype)               # (T, D)
