@@ -305,7 +305,8 @@ def test_recurrent_state_unfold_alone_matches():
     for a, b in zip(new.backward(X, S_old, gY), old.backward(X, S_old, gY)):
         assert a.shape == b.shape and rel_err(a, b) < TOL
     # the layers that stay NumPy code
-    lin, lin0 = B.TensorLinear(4, 2, 3, W=old.W[:, :2].copy()), TensorLinear(4, 2, 3, W=old.W[:, :2].copy())
+    lin = B.TensorLinear(4, 2, 3, W=old.W[:, :2].copy())
+    lin0 = TensorLinear(4, 2, 3, W=old.W[:, :2].copy())
     for a, b in zip(lin.backward(X, gY[:, :, :2]), lin0.backward(X, gY[:, :, :2])):
         assert rel_err(a, b) < TOL
 
