@@ -7,7 +7,7 @@ import pytest
 
 import fastrnn
 from fastrnn import data, nn, optim, sample
-from fastrnn.compat import cs231n, minchar, numpy_rnn
+from fastrnn.compat import binary_adder, cs231n, minchar, numpy_rnn, rnn_from_scratch
 
 PUBLIC = {nn: ["Parameter", "Module", "Embedding", "Linear", "Recurrent", "CrossEntropy",
                "CharRNN", "Sampler", "check_ids", "from_torch", "to_torch"],
@@ -20,6 +20,8 @@ PUBLIC = {nn: ["Parameter", "Module", "Embedding", "Linear", "Recurrent", "Cross
            and getattr(f, "__module__", "") == cs231n.__name__],
           minchar: ["lossFun", "sample", "MinCharRNN", "main"],
           numpy_rnn: ["softmax", "RNNNumpy", "train_with_sgd"],
+          rnn_from_scratch: rnn_from_scratch.__all__,
+          binary_adder: binary_adder.__all__,
           sample: ["load_model", "generate", "stream", "beam_search", "evaluate_file",
                    "eval_streams", "resolve", "bits"]}
 

@@ -35,6 +35,7 @@ call each too. ``TensorLinear``, ``TanH``, ``LogisticClassifier`` and
 """
 
 import itertools
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -50,7 +51,7 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # ================================================================ data
 
 
-def create_dataset(nb_samples, sequence_len):
+def create_dataset(nb_samples: int, sequence_len: int) -> Tuple[np.ndarray, np.ndarray]:
     """Create a dataset for binary addition and return as input, targets."""
     max_int = 2**(sequence_len - 1)  # Maximum integer that can be added
     # Transform integer in binary format
@@ -75,7 +76,8 @@ def create_dataset(nb_samples, sequence_len):
     return X, T
 
 
-def printSample(x1, x2, t, y=None):
+def printSample(x1: Sequence[float], x2: Sequence[float], t: Sequence[Sequence[float]],
+                y: Optional[Sequence[Sequence[float]]] = None) -> None:
     """Print a sample in a more visual way."""
     x1 = ''.join([str(int(d)) for d in x1])
     x1_r = int(''.join(reversed(x1)), 2)
@@ -348,7 +350,8 @@ def _tensor(func, name, a, shape, layout):
 class TensorLinear(object):
     """The linear tensor layer applies a linear tensor dot product and a bias to its input."""
 
-    def __init__(self, n_in, n_out, tensor_order, W=None, b=None):
+    def __init__(self, n_in: int, n_out: int, tensor_order: int,
+                 W: Optional[np.ndarray] = None, b: Optional[np.ndarray] = None) -> None:
         """Initialse the weight W and bias b parameters."""
         a = np.sqrt(6.0 / (n_in + n_out))
         self.W = (np.random.uniform(-a, a, (n_in, n_out)) if W is None else W)
@@ -356,11 +359,11 @@ class TensorLinear(object):
         # Axes summed over in backprop
         self.bpAxes = tuple(range(tensor_order - 1))
 
-    def forward(self, X):
+    def forward(self, X: np.ndarray) -> np.ndarray:
         """Perform forward step transformation with the help of a tensor product."""
         return np.tensordot(X, self.W, axes=((-1), (0))) + self.b
 
-    def backward(self, X, gY):
+    def backward(self, X: np.ndarray, gY: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return the gradient of the parmeters and the inputs of this layer."""
         gW = np.tensordot(X, gY, axes=(self.bpAxes, self.bpAxes))
         gB = np.sum(gY, axis=self.bpAxes)
@@ -371,17 +374,17 @@ class TensorLinear(object):
 class LogisticClassifier(object):
     """The logistic layer applies the logistic function to its inputs."""
 
-    def forward(self, X):
+    def forward(self, X: np.ndarray) -> np.ndarray:
         """Perform the forward step transformation."""
         return 1. / (1. + np.exp(-X))
 
-    def backward(self, Y, T):
+    def backward(self, Y: np.ndarray, T: np.ndarray) -> np.ndarray:
         """Return the gradient with respect to the loss function at the inputs of this
         layer."""
         # Average by the number of samples and sequence length.
         return (Y - T) / (Y.shape[0] * Y.shape[1])
 
-    def loss(self, Y, T):
+    def loss(self, Y: np.ndarray, T: np.ndarray) -> float:
         """Compute the loss at the output."""
         return -np.mean((T * np.log(Y)) + ((1 - T) * np.log(1 - Y)))
 
@@ -389,11 +392,11 @@ class LogisticClassifier(object):
 class TanH(object):
     """TanH applies the tanh function to its inputs."""
 
-    def forward(self, X):
+    def forward(self, X: np.ndarray) -> np.ndarray:
         """Perform the forward step transformation."""
         return np.tanh(X)
 
-    def backward(self, Y, output_grad):
+    def backward(self, Y: np.ndarray, output_grad: np.ndarray) -> np.ndarray:
         """Return the gradient at the inputs of this layer."""
         gTanh = 1.0 - (Y**2)
         return (gTanh * output_grad)
@@ -402,16 +405,17 @@ class TanH(object):
 class RecurrentStateUpdate(object):
     """Update a given state."""
 
-    def __init__(self, nbStates, W, b):
+    def __init__(self, nbStates: int, W: np.ndarray, b: np.ndarray) -> None:
         """Initialse the linear transformation and tanh transfer function."""
         self.linear = TensorLinear(nbStates, nbStates, 2, W, b)
         self.tanh = TanH()
 
-    def forward(self, Xk, Sk):
+    def forward(self, Xk: np.ndarray, Sk: np.ndarray) -> np.ndarray:
         """Return state k+1 from input and state k."""
         return self.tanh.forward(Xk + self.linear.forward(Sk))
 
-    def backward(self, Sk0, Sk1, output_grad):
+    def backward(self, Sk0: np.ndarray, Sk1: np.ndarray, output_grad: np.ndarray
+                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Return the gradient of the parmeters and the inputs of this layer."""
         gZ = self.tanh.backward(Sk1, output_grad)
         gSk0, gW, gB = self.linear.backward(Sk0, gZ)
@@ -421,7 +425,7 @@ class RecurrentStateUpdate(object):
 class RecurrentStateUnfold(object):
     """Unfold the recurrent states."""
 
-    def __init__(self, nbStates, nbTimesteps):
+    def __init__(self, nbStates: int, nbTimesteps: int) -> None:
         """Initialse the shared parameters, the inital state and state update function."""
         a = np.sqrt(6. / (nbStates * 2))
         self.W = np.random.uniform(-a, a, (nbStates, nbStates))
@@ -444,12 +448,13 @@ class RecurrentStateUnfold(object):
         _tensor(func, "X", X, (None, (">=", self.nbTimesteps), H), "(N, T, nbStates)")
         return arrays
 
-    def forward(self, X):
+    def forward(self, X: np.ndarray) -> np.ndarray:
         """Iteratively apply forward step to all states -> S (N, T+1, nbStates)."""
         X, W, b, S0 = self._params("RecurrentStateUnfold.forward", X)
         return _unfold_forward(X, W, b, S0, self.nbTimesteps)
 
-    def backward(self, X, S, gY):
+    def backward(self, X: np.ndarray, S: np.ndarray, gY: np.ndarray
+                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Return the gradient of the parmeters and the inputs of this layer:
         gZ (N, T, nbStates), gW, gB, gS0."""
         f = "RecurrentStateUnfold.backward"
@@ -465,7 +470,8 @@ class RecurrentStateUnfold(object):
 class RnnBinaryAdder(object):
     """RNN to perform binary addition of 2 numbers."""
 
-    def __init__(self, nb_of_inputs, nb_of_outputs, nb_of_states, sequence_len):
+    def __init__(self, nb_of_inputs: int, nb_of_outputs: int, nb_of_states: int,
+                 sequence_len: int) -> None:
         """Initialse the network layers."""
         # Input layer
         self.tensorInput = TensorLinear(nb_of_inputs, nb_of_states, 3)
@@ -500,7 +506,7 @@ class RnnBinaryAdder(object):
                 "(N, sequence_len, nb_of_inputs)")
         return arrays
 
-    def forward(self, X):
+    def forward(self, X: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Perform the forward propagation of input X through all layers -> recIn (N, T, H),
         S (N, T+1, H), Z (N, T, O), Y (N, T, O)."""
         return _adder_forward(*self._params("RnnBinaryAdder.forward", X))
@@ -516,7 +522,8 @@ class RnnBinaryAdder(object):
         _tensor(f, "S", S, (N, Tn + 1, H), "(N, T+1, nb_of_states)")
         return _adder_backward(X, Y, S, T, Wrec, Wout), Win.shape[0], H, O
 
-    def backward(self, X, Y, recIn, S, T):
+    def backward(self, X: np.ndarray, Y: np.ndarray, recIn: np.ndarray, S: np.ndarray, T: np.ndarray
+                 ) -> Tuple[np.ndarray, ...]:
         """Perform the backward propagation through all layers -> the gradients of: linear
         output weights, linear output bias, recursive weights, recursive bias, linear input
         weights, linear input bias, initial state."""
@@ -528,16 +535,16 @@ class RnnBinaryAdder(object):
                 flat[H:H + I * H].reshape(I, H), flat[H + I * H:n0],         # gWin, gBin
                 flat[:H])                                                    # gS0
 
-    def getOutput(self, X):
+    def getOutput(self, X: np.ndarray) -> np.ndarray:
         """Get the output probabilities of input X."""
         recIn, S, Z, Y = self.forward(X)
         return Y
 
-    def getBinaryOutput(self, X):
+    def getBinaryOutput(self, X: np.ndarray) -> np.ndarray:
         """Get the binary output of input X."""
         return np.around(self.getOutput(X))
 
-    def getParamGrads(self, X, T):
+    def getParamGrads(self, X: np.ndarray, T: np.ndarray) -> List[np.ndarray]:
         """Return the gradients with respect to input X and target T as a list. The list has
         the same order as the get_params_iter iterator."""
         recIn, S, Z, Y = self.forward(X)
@@ -555,11 +562,11 @@ class RnnBinaryAdder(object):
             np.nditer(gWout),
             np.nditer(gBout))]
 
-    def loss(self, Y, T):
+    def loss(self, Y: np.ndarray, T: np.ndarray) -> float:
         """Return the loss of input X w.r.t. targets T."""
         return self.classifier.loss(Y, T)
 
-    def get_params_iter(self):
+    def get_params_iter(self) -> Iterator[np.ndarray]:
         """Return an iterator over the parameters. The iterator has the same order as
         get_params_grad. The elements returned by the iterator are editable in-place."""
         return itertools.chain(

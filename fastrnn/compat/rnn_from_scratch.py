@@ -68,6 +68,7 @@ float32 and float64 are both supported (float64, the tutorial's, is what is chec
 
 import sys
 from datetime import datetime
+from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -80,7 +81,7 @@ __all__ = ["tanh_activation", "softmax_activation", "Rnn_forward", "full_forward
            "train", "lookback_to_truncate"]
 
 
-def lookback_to_truncate(bptt_truncate):
+def lookback_to_truncate(bptt_truncate: int) -> int:
     """fastrnn's ``truncate=k`` for the tutorial's ``bptt_truncate``: ``max(bptt_truncate - 1,
     0)`` (the look-back range ``range(t-1, max(-1, t-bptt_truncate), -1)`` has that many
     steps once t is large enough)."""
@@ -354,19 +355,21 @@ def _run_forward(func, T, embeddings, U, W, V, prev_memory):
 # ================================================================ the tutorial's functions
 
 
-def tanh_activation(Z):
+def tanh_activation(Z: np.ndarray) -> np.ndarray:
     """tanh(Z) (``np.tanh``: the printed exponential formula overflows for |Z| > ~710)."""
     return np.tanh(Z)
 
 
-def softmax_activation(Z):
+def softmax_activation(Z: np.ndarray) -> np.ndarray:
     """softmax of a column vector: exp(Z - max(Z)) / sum over axis 0."""
     e_x = np.exp(Z - np.max(Z))
     return e_x / e_x.sum(axis=0)
 
 
-def Rnn_forward(input_embedding, input_weights, internal_state_weights, prev_memory,
-                output_weights):
+def Rnn_forward(input_embedding: np.ndarray, input_weights: np.ndarray,
+                internal_state_weights: np.ndarray, prev_memory: np.ndarray,
+                output_weights: np.ndarray
+                ) -> Tuple[np.ndarray, np.ndarray, List[List[np.ndarray]]]:
     """One step -> ht_activated (H, 1), yt_activated (O, 1), forward_params =
     [[W_frd, U_frd, sum_s, yt_unactivated]]."""
     outputs, memory = _run_forward("Rnn_forward", 1, [input_embedding], input_weights,
@@ -374,15 +377,17 @@ def Rnn_forward(input_embedding, input_weights, internal_state_weights, prev_mem
     return memory["ht0"], memory["yt0"], memory["params0"]
 
 
-def full_forward_prop(T, embeddings, input_weights, internal_state_weights, prev_memory,
-                      output_weights):
+def full_forward_prop(T: int, embeddings: Sequence[np.ndarray], input_weights: np.ndarray,
+                      internal_state_weights: np.ndarray, prev_memory: np.ndarray,
+                      output_weights: np.ndarray) -> Tuple[List[np.ndarray], Dict[str, Any]]:
     """The tutorial's loop over ``Rnn_forward`` for T steps from ``prev_memory`` -> (list of
     the T predictions (O, 1), memory dict with "ht{t}", "yt{t}", "params{t}" and "ht-1")."""
     return _run_forward("full_forward_prop", T, embeddings, input_weights,
                         internal_state_weights, output_weights, prev_memory)
 
 
-def calculate_loss(output_mapper, predicted_output):
+def calculate_loss(output_mapper: Union[Mapping[Any, np.ndarray], Sequence[np.ndarray]],
+                   predicted_output: Sequence[np.ndarray]) -> float:
     """The printed loss: per step -sum(y * log2(y_hat)) / len(y), averaged over the steps
     (``output_mapper.values()`` are the targets; a sequence of targets is accepted too)."""
     targets = output_mapper.values() if hasattr(output_mapper, "values") else output_mapper
@@ -396,7 +401,7 @@ def calculate_loss(output_mapper, predicted_output):
     return float(total_loss / float(len(predicted_output)))
 
 
-def delta_cross_entropy(predicted_output, original_t_output):
+def delta_cross_entropy(predicted_output: np.ndarray, original_t_output: np.ndarray) -> np.ndarray:
     """dLoss/dy_unactivated: a copy of ``predicted_output`` with 1 subtracted where the target
     is 1 (``y_hat - y`` for a one-hot y). The argument is not changed."""
     p = np.asarray(predicted_output)
@@ -406,28 +411,33 @@ def delta_cross_entropy(predicted_output, original_t_output):
     return grad
 
 
-def multiplication_backward(weights, x, dz):
+def multiplication_backward(weights: np.ndarray, x: np.ndarray, dz: np.ndarray
+                            ) -> Tuple[np.ndarray, np.ndarray]:
     """Back through z = weights @ x -> (dz @ x^T, weights^T @ dz)."""
     gradient_weight = np.dot(dz, np.transpose(x))
     chain_gradient = np.dot(np.transpose(weights), dz)
     return gradient_weight, chain_gradient
 
 
-def add_backward(x1, x2, dz):
+def add_backward(x1: np.ndarray, x2: np.ndarray, dz: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Back through x1 + x2 -> (dz, dz) shaped as x1, x2."""
     dx1 = dz * np.ones_like(x1)
     dx2 = dz * np.ones_like(x2)
     return dx1, dx2
 
 
-def tanh_activation_backward(x, top_diff):
+def tanh_activation_backward(x: np.ndarray, top_diff: np.ndarray) -> np.ndarray:
     """Back through tanh at the pre-activation x."""
     output = np.tanh(x)
     return (1.0 - np.square(output)) * top_diff
 
 
-def single_backprop(X, input_weights, internal_state_weights, output_weights, ht_activated, dLo,
-                    forward_params_t, diff_s, prev_s):
+def single_backprop(X: np.ndarray, input_weights: np.ndarray,
+                    internal_state_weights: np.ndarray, output_weights: np.ndarray,
+                    ht_activated: np.ndarray, dLo: np.ndarray,
+                    forward_params_t: Sequence[Sequence[np.ndarray]], diff_s: np.ndarray,
+                    prev_s: np.ndarray
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One step back -> (dprev_s, dU, dW, dV), as printed."""
     W_frd = forward_params_t[0][0]
     U_frd = forward_params_t[0][1]
@@ -469,8 +479,11 @@ def _gather_memory(func, memory, T, H, O, dtype):
     return hs, S, Y
 
 
-def rnn_backprop(embeddings, memory, output_t, dU, dV, dW, bptt_truncate, input_weights,
-                 output_weights, internal_state_weights):
+def rnn_backprop(embeddings: Sequence[np.ndarray], memory: Mapping[str, Any],
+                 output_t: Sequence[np.ndarray], dU: np.ndarray, dV: np.ndarray,
+                 dW: np.ndarray, bptt_truncate: int, input_weights: np.ndarray,
+                 output_weights: np.ndarray, internal_state_weights: np.ndarray
+                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Adds the truncated-BPTT gradients of the summed cross-entropy of the sequence in
     ``memory`` to dU, dV, dW (in place) and returns ``(dU, dW, dV)``."""
     f = "rnn_backprop"
@@ -506,7 +519,9 @@ def rnn_backprop(embeddings, memory, output_t, dU, dV, dW, bptt_truncate, input_
     return (dU, dW, dV)
 
 
-def gd_step(learning_rate, dU, dW, dV, input_weights, internal_state_weights, output_weights):
+def gd_step(learning_rate: float, dU: np.ndarray, dW: np.ndarray, dV: np.ndarray,
+            input_weights: np.ndarray, internal_state_weights: np.ndarray,
+            output_weights: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """weights -= learning_rate * gradient, in place; returns the three weights."""
     input_weights -= learning_rate * dU
     internal_state_weights -= learning_rate * dW
@@ -517,9 +532,12 @@ def gd_step(learning_rate, dU, dW, dV, input_weights, internal_state_weights, ou
 sgd_step = gd_step      # the name the printed train calls
 
 
-def train(T, embeddings, output_t, output_mapper, input_weights, internal_state_weights,
-          output_weights, dU, dW, dV, prev_memory, learning_rate=0.001, nepoch=100,
-          evaluate_loss_after=2, bptt_truncate=2):
+def train(T: int, embeddings: Sequence[np.ndarray], output_t: Sequence[np.ndarray],
+          output_mapper: Union[Mapping[Any, np.ndarray], Sequence[np.ndarray]],
+          input_weights: np.ndarray, internal_state_weights: np.ndarray,
+          output_weights: np.ndarray, dU: np.ndarray, dW: np.ndarray, dV: np.ndarray,
+          prev_memory: np.ndarray, learning_rate: float = 0.001, nepoch: int = 100,
+          evaluate_loss_after: int = 2, bptt_truncate: int = 2) -> List[float]:
     """The tutorial's training loop: one forward, backprop and gradient step per epoch on the
     one sequence; every ``evaluate_loss_after`` epochs the loss is printed and kept. The
     weights are updated in place; returns the list of losses."""
