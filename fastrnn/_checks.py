@@ -237,3 +237,55 @@ def check_loss_inputs(logits, targets, mask):
     if mask.sum() == 0:
         raise ValueError("mask selects no token: the mean loss over zero tokens is undefined")
     return mask
+
+
+# ---------------------------------------------------------------- the stack step (sampling)
+
+_STACK_GATES = {0: 1, 1: 1, 2: 4, 3: 3}        # CELL_CODES: rnn_tanh, rnn_relu, lstm, gru
+
+
+def check_stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c):
+    """Arguments of ``stack_step`` (see ``fastrnn.reference.stack``): float arrays of one
+    dtype with the shapes ``h`` (L, B, H) and ``cell`` imply, ``h`` and ``c`` writeable
+    (updated in place), ``tokens`` (B,) integers in [0, V). -> tokens, C-contiguous int64."""
+    if isinstance(cell, bool) or not isinstance(cell, (int, np.integer)) \
+            or int(cell) not in _STACK_GATES:
+        raise ValueError(f"cell must be one of the CELL_CODES {sorted(_STACK_GATES)}, "
+                         f"got {cell!r}")
+    check_float_array("h", h, 3)
+    L, B, H = h.shape
+    if min(L, B, H) == 0:
+        raise ValueError(f"h must have shape (L, B, H) with L, B, H >= 1, got "
+                         f"{_fmt_shape(h.shape)}")
+    GH = _STACK_GATES[int(cell)] * H
+    check_float_array("table", table, 2)
+    check_float_array("dec_w", dec_w, 2)
+    V, V_out = table.shape[0], dec_w.shape[0]
+    if V == 0 or V_out == 0:
+        raise ValueError("table and dec_w must have at least one row (token)")
+    for name, a, shape, layout in (("table", table, (V, GH), "(V, G*H)"),
+                                   ("c", c, (L, B, H), "(L, B, H)"),
+                                   ("w_ih", w_ih, (L, GH, H), "(L, G*H, H)"),
+                                   ("w_hh", w_hh, (L, GH, H), "(L, G*H, H)"),
+                                   ("b_ih", b_ih, (L, GH), "(L, G*H)"),
+                                   ("b_hh", b_hh, (L, GH), "(L, G*H)"),
+                                   ("dec_w", dec_w, (V_out, H), "(V, H)"),
+                                   ("dec_b", dec_b, (V_out,), "(V,)")):
+        check_float_array(name, a, len(shape))
+        check_shape(name, a, shape, layout)
+    check_same_dtype(h=h, c=c, table=table, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
+                     dec_w=dec_w, dec_b=dec_b)
+    for name, a in (("h", h), ("c", c)):
+        if not a.flags.writeable:
+            raise ValueError(f"{name} is updated in place and must be writeable")
+    tokens = np.asarray(tokens)
+    if tokens.dtype.kind not in "iu":
+        raise TypeError(f"tokens must be integers, got dtype {tokens.dtype}")
+    if tokens.shape != (B,):
+        raise ValueError(f"tokens must have shape (B,) = {_fmt_shape((B,))}, got "
+                         f"{_fmt_shape(tokens.shape)}")
+    lo, hi = int(tokens.min()), int(tokens.max())
+    if lo < 0 or hi >= V:
+        raise ValueError(f"tokens must lie in [0, V) = [0, {V}) (the rows of table), got "
+                         f"values in [{lo}, {hi}]")
+    return np.ascontiguousarray(tokens, dtype=np.int64)

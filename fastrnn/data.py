@@ -17,13 +17,16 @@ The result is cached beside the corpus, in ``<corpus>.fastrnn-cache/<mode>/``::
 
     ids.npy      the token ids, uint8 when the vocabulary has <= 256 symbols, else uint16
     vocab.json   Vocab.to_json()
-    meta.json    corpus size, mtime_ns and blake2b hash, mode, token count, vocabulary size
+    meta.json    corpus size, mtime_ns, ctime_ns, inode and blake2b hash, mode, token count,
+                 vocabulary size
 
-and reused while the corpus is unchanged: same size and mtime, or same size and same hash
-(a ``touch`` or a copy does not force a re-encode). If that folder cannot be written the cache
-goes to ``<cache root>/<hash of the corpus's absolute path>/<mode>/``; ``cache_dir=`` puts it
-exactly in ``<cache_dir>/<mode>/``. The cache root is ``$FASTRNN_CACHE`` if set, else
-``$XDG_CACHE_HOME/fastrnn``, else ``~/.cache/fastrnn``.
+and reused while the corpus is unchanged: same size, mtime, inode change time and inode, or
+same size and same hash (a ``touch`` or a copy does not force a re-encode; a file rewritten
+with its mtime set back by ``os.utime`` does, as ``utime`` sets the change time). A cache
+whose ids fall outside its vocabulary is reported as damaged, with the command to rebuild
+it. If that folder cannot be written the cache goes to ``<cache root>/<hash of the corpus's
+absolute path>/<mode>/``; ``cache_dir=`` puts it exactly in ``<cache_dir>/<mode>/``. The cache
+root is ``$FASTRNN_CACHE`` if set, else ``$XDG_CACHE_HOME/fastrnn``, else ``~/.cache/fastrnn``.
 
 Every file is written under a temporary name and moved into place with ``os.replace``, and
 ``meta.json`` (the file that makes a cache valid) is removed before and written after the
@@ -340,10 +343,12 @@ def _load_cached(cdir, path, mode, st, current_hash):
     if (meta is None or meta.get("format") != _CACHE_FORMAT or meta.get("version") != _VERSION
             or meta.get("mode") != mode or meta.get("size") != st.st_size):
         return None
-    if meta.get("mtime_ns") != st.st_mtime_ns:
+    if [meta.get(k) for k in _STAT_KEY] != _stat_key(st):
+        # changed, touched, copied or rewritten in place with its mtime set back (os.utime
+        # cannot set the inode change time back): trust the content hash alone
         if meta.get("blake2b") != current_hash():
             return None
-        meta = dict(meta, mtime_ns=st.st_mtime_ns)        # same content: remember the new mtime
+        meta = dict(meta, **dict(zip(_STAT_KEY, _stat_key(st))))   # same content: remember it
         try:
             _atomic_write(os.path.join(cdir, "meta.json"), _json_bytes(meta))
         except OSError:
@@ -357,7 +362,21 @@ def _load_cached(cdir, path, mode, st, current_hash):
     if (vocab.mode != mode or vocab.size != meta.get("vocab_size") or ids.ndim != 1
             or ids.dtype != vocab.dtype or len(ids) != meta.get("n_tokens")):
         return None
+    top = max((int(ids[i:i + _CHUNK].max()) for i in range(0, len(ids), _CHUNK)), default=0)
+    if top >= vocab.size:
+        raise ValueError(f"the token cache {cdir} of corpus {path} is damaged: its ids.npy "
+                         f"holds the id {top}, outside the vocabulary of {vocab.size} symbols. "
+                         f"Delete the cache to rebuild it from the corpus: rm -r '{cdir}'")
     return Corpus(path, vocab, ids, cdir, meta)
+
+
+# the corpus file's identity in the cache key: any change of content changes one of them
+# (st_ctime_ns too when the mtime is set back with os.utime; st_ino when the file is replaced)
+_STAT_KEY = ("size", "mtime_ns", "ctime_ns", "inode")
+
+
+def _stat_key(st):
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
 def _hash_file(path, size, progress):
@@ -505,7 +524,7 @@ def _encode(path, mode, cdir, st, progress):
             g.flush()
             os.fsync(g.fileno())
         st2 = os.stat(path)
-        if written != n_tokens or (st2.st_size, st2.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+        if written != n_tokens or _stat_key(st2) != _stat_key(st):
             raise RuntimeError(f"corpus {path} changed while it was being encoded; run again "
                                "once nothing is writing to it")
         os.replace(tmp, ids_path)
@@ -514,7 +533,7 @@ def _encode(path, mode, cdir, st, progress):
         raise
     _atomic_write(os.path.join(cdir, "vocab.json"), _json_bytes(vocab.to_json()))
     meta = {"format": _CACHE_FORMAT, "version": _VERSION, "mode": mode, "corpus": path,
-            "size": st.st_size, "mtime_ns": st.st_mtime_ns, "blake2b": h.hexdigest(),
+            **dict(zip(_STAT_KEY, _stat_key(st))), "blake2b": h.hexdigest(),
             "n_tokens": n_tokens, "vocab_size": vocab.size,
             "dtype": np.dtype(vocab.dtype).name}
     _atomic_write(os.path.join(cdir, "meta.json"), _json_bytes(meta))    # last: now valid

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from .._checks import check_stack_step
 from .._jit import njit
 from ._math import sigmoid, tanh
 
@@ -63,13 +64,14 @@ def _stack_step(tokens, cell, table, w_ihT, w_hhT, b_ih, b_hh, dec_wT, dec_b, h,
 
 
 def stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c):
-    """Same contract as the reference; transposes the weights per call (use
+    """Same contract (and checks) as the reference; transposes the weights per call (use
     ``fastrnn.nn.Sampler`` to transpose once and step many times)."""
+    tokens = check_stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c)
     L, B, H = h.shape
     gx = np.empty((B, table.shape[1]), h.dtype)
     gh = np.empty_like(gx)
     logits = np.empty((B, dec_w.shape[0]), h.dtype)
-    _stack_step(np.ascontiguousarray(tokens, dtype=np.int64), cell, table,
+    _stack_step(tokens, int(cell), table,
                 np.ascontiguousarray(w_ih.transpose(0, 2, 1)),
                 np.ascontiguousarray(w_hh.transpose(0, 2, 1)), b_ih, b_hh,
                 np.ascontiguousarray(dec_w.T), dec_b, h, c, gx, gh, logits)

@@ -11,6 +11,7 @@ return value is the decoder's logits (B, V). ``cell`` is one of CELL_CODES. The 
 
 import numpy as np
 
+from .._checks import check_stack_step
 from .gru import _cell_forward as _gru
 from .lstm import _cell_forward as _lstm
 from .rnn import _cell_forward as _rnn
@@ -19,6 +20,7 @@ CELL_CODES = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
 
 
 def stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c):
+    tokens = check_stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c)
     L = h.shape[0]
     x = None
     for layer in range(L):
