@@ -108,11 +108,16 @@ def _add_train(sub):
                    help="windowed truncated BPTT inside each window (default: full BPTT)")
     t.add_argument("--optimizer", choices=("adam", "rmsprop"), default="rmsprop",
                    help="rmsprop is char-rnn's (alpha 0.95)")
-    t.add_argument("--lr", type=_positive_finite, default=2e-3, help="learning rate")
+    t.add_argument("--lr", type=_positive_finite, default=8e-3,
+                   help="peak learning rate (default: 8e-3)")
     t.add_argument("--clip", type=_positive_float, default=5.0,
                    help="clip the global gradient norm")
-    t.add_argument("--schedule", choices=("none", "cosine", "step"), default="none",
-                   help="learning-rate schedule (cosine needs --steps)")
+    t.add_argument("--schedule", choices=("cosine", "linear", "none", "step"), default="cosine",
+                   help="learning rate: warm-up then cosine (or linear) decay to 0 at the end "
+                        "of the budget, re-estimated as a --time run goes (default: cosine); "
+                        "none: constant; step: x0.97 every 10 epochs")
+    t.add_argument("--warmup", type=_fraction, default=0.02,
+                   help="warm-up, as a fraction of the budget (default: 0.02)")
     t.add_argument("--steps", type=_positive, default=None,
                    help="stop at step N (counted from the run's start, also on --resume)")
     t.add_argument("--epochs", type=_positive_float, default=None,
@@ -121,11 +126,20 @@ def _add_train(sub):
     t.add_argument("--time", type=_positive_float, default=None,
                    help="stop after N seconds of this invocation")
     t.add_argument("--val-fraction", type=_val_fraction, default=0.05,
-                   help="fraction of each stream kept for validation, in [0, 0.5)")
-    t.add_argument("--eval-every", type=_positive, default=200,
-                   help="evaluate on the validation data every N steps")
-    t.add_argument("--eval-batches", type=_positive, default=100,
-                   help="validation windows per evaluation (default: 100, i.e. B*T*100 tokens)")
+                   help="fraction of the corpus held out for validation, in [0, 0.5) "
+                        "(default: 0.05)")
+    t.add_argument("--val-split", choices=("tail", "streams"), default="tail",
+                   help="tail (default): hold out the corpus's last --val-fraction, never "
+                        "trained on; streams: the last --val-fraction of each of the --batch "
+                        "streams (char-rnn's split, reads optimistic)")
+    t.add_argument("--val-file", default=None, metavar="FILE",
+                   help="validate on this text file instead (the whole corpus trains)")
+    t.add_argument("--eval-every", type=_positive, default=None,
+                   help="evaluate every N steps (default: by wall time, at most ~2%% of the "
+                        "run, and once on every held-out window at the end)")
+    t.add_argument("--eval-batches", type=_positive, default=20,
+                   help="validation windows per periodic evaluation (default: 20, i.e. "
+                        "B*T*20 tokens)")
     t.add_argument("--log-every", type=_positive, default=10,
                    help="write a log.jsonl record (train loss averaged over these steps, "
                         "wall time) every N steps")
@@ -170,6 +184,8 @@ def _add_sample(sub):
     s.add_argument("--seed", type=_nonneg_int, default=None,
                    help="random seed (default: a different text each time)")
     s.add_argument("--argmax", action="store_true", help="always take the likeliest token")
+    s.add_argument("--last", action="store_true",
+                   help="use a run's last checkpoint (default: its best, by held-out loss)")
     s.add_argument("--beam", type=_positive, default=None, metavar="K",
                    help="beam search with K hypotheses: the likeliest continuation of -n "
                         "tokens it finds (deterministic; no --temperature, --top-k, --argmax)")
@@ -234,6 +250,12 @@ def build_parser():
     b.add_argument("--compat", action="store_true",
                    help="measure the drop-in fastrnn.compat entry points against the NumPy "
                         "tutorial code they replace")
+    b.add_argument("--quality", action="store_true",
+                   help="time to quality: train fastrnn's defaults (and, with --torch, the "
+                        "PyTorch script of issue 15) for --time seconds each on the embedded "
+                        "corpus's first 90%%, and print both losses on the last 10%%")
+    b.add_argument("--time", type=_positive_finite, default=60.0,
+                   help="with --quality: seconds of training for each (default: 60)")
     b.add_argument("--layers", type=_csv(int), default=(1, 2),
                    help="with --model: comma-separated layer counts (default: 1,2)")
     return parser
@@ -280,8 +302,6 @@ def _train(parser, args, argv):
     from . import train
     if args.steps is None and args.epochs is None and args.time is None:
         args.epochs = 10.0
-    if args.schedule == "cosine" and args.steps is None:
-        parser.train_parser.error("--schedule cosine needs --steps")
     if args.plot:                                   # optional dependencies: before any work
         _require("matplotlib", "--plot", "plot")
     if args.threads:
@@ -291,8 +311,9 @@ def _train(parser, args, argv):
         corpus=args.corpus, mode="byte" if args.byte else "char", cell=args.cell,
         hidden=args.hidden, layers=args.layers, seq=args.seq, batch=args.batch,
         dropout=args.dropout, truncate=args.truncate, optimizer=args.optimizer, lr=args.lr,
-        clip=args.clip, schedule=args.schedule, steps=args.steps, epochs=args.epochs,
-        time=args.time, val_fraction=args.val_fraction, eval_every=args.eval_every,
+        clip=args.clip, schedule=args.schedule, warmup=args.warmup, steps=args.steps,
+        epochs=args.epochs, time=args.time, val_fraction=args.val_fraction,
+        val_split=args.val_split, val_file=args.val_file, eval_every=args.eval_every,
         eval_batches=args.eval_batches, on_nan=args.on_nan, nan_retries=args.nan_retries,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, dtype=args.dtype,
         seed=args.seed, out=args.out)
@@ -307,7 +328,8 @@ def _train(parser, args, argv):
             if key in ("steps", "epochs", "time", "out"):          # budgets are per run
                 continue
             if ("byte" if key == "mode" else key) not in given:
-                fields[key] = saved.get(key, fields[key])
+                # older checkpoints: the split they were trained with
+                fields[key] = saved.get(key, {"val_split": "streams"}.get(key, fields[key]))
         if args.out is None:
             fields["out"] = os.path.dirname(os.path.abspath(args.resume))
     _check_run_dir(fields["out"], args.resume, args.overwrite)
@@ -326,17 +348,15 @@ def _train(parser, args, argv):
         if args.overwrite and trainer.world.is_root and not (
                 args.resume and os.path.abspath(args.resume)
                 == os.path.abspath(trainer.checkpoint_path)):
-            for name in (train.CHECKPOINT, "log.jsonl", "loss.png"):   # the new run replaces
-                path = os.path.join(trainer.out, name)                   # the old one's files
+            for name in (train.CHECKPOINT, train.BEST, "log.jsonl", "loss.png"):  # the new
+                path = os.path.join(trainer.out, name)             # run replaces the old one's
                 if os.path.exists(path):
                     os.remove(path)
         status = trainer.run()
     if not trainer.world.is_root:                  # rank 0 alone reports
         return EXIT_CODES.get(status, 0)
-    print(f"{status} after {trainer.step} steps; checkpoint: {trainer.checkpoint_path}"
-          + (f"; best validation {trainer.best_val:.4f} nats/char = "
-             f"{trainer.best_val / 0.6931471805599453:.3f} bits/char"
-             if trainer.best_val is not None else ""))
+    print(f"{status} after {trainer.step} steps; checkpoint: {trainer.checkpoint_path}")
+    _print_heldout(trainer.heldout, trainer.best, trainer.best_path)
     if args.plot:
         png = train.plot_log(os.path.join(trainer.out, "log.jsonl"),
                              os.path.join(trainer.out, "loss.png"))
@@ -355,6 +375,19 @@ def _require(module, what, extra):
                           f"a clone)") from e
 
 
+def _print_heldout(heldout, best, best_path=None):
+    """The held-out loss lines of the train summary and of `fastrnn info`."""
+    nats = 0.6931471805599453
+    if heldout is not None:
+        print(f"held-out loss: {heldout['loss']:.4f} nats/char = "
+              f"{heldout['loss'] / nats:.3f} bits/char ({heldout['tokens']:,} tokens of "
+              f"{heldout['what']}, step {heldout['step']})")
+    if best is not None and best.get("heldout") is not None and (
+            heldout is None or best["step"] != heldout["step"]):
+        print(f"best checkpoint (step {best['step']}): held-out loss {best['heldout']:.4f} "
+              f"nats/char" + (f", {best_path}" if best_path else ""))
+
+
 def _sample(args):
     from .sample import beam_search, generate, load_model, stream
     if args.beam is not None:
@@ -367,7 +400,7 @@ def _sample(args):
                              f"{', '.join(clash)}")
     if args.temperature is None:
         args.temperature = 0.8
-    model, vocab, _ = load_model(args.checkpoint)
+    model, vocab, _ = load_model(args.checkpoint, best=not args.last)
     vocab.encode(args.prime)                       # a prime the model cannot read: error first
     sys.stdout.write(args.prime)                   # the text continues the prime
     if args.beam is not None:
@@ -409,7 +442,9 @@ def _info(args):
     print(f"{cfg['cell']} {cfg['layers']} x {cfg['hidden']}, {cfg['dtype']}, {n:,} parameters")
     print(f"vocabulary: {vocab.size} {vocab.mode} tokens")
     print(f"trained {tree['step']} steps, {tree['tokens']:,} tokens, {_duration(tree['elapsed'])}")
-    if tree["best_val"] is not None:
+    if tree.get("heldout") is not None or tree.get("best") is not None:
+        _print_heldout(tree.get("heldout"), tree.get("best"))
+    elif tree["best_val"] is not None:                 # a checkpoint of an older fastrnn
         print(f"best validation loss: {tree['best_val']:.4f} nats/char "
               f"({tree['best_val'] / 0.6931471805599453:.3f} bits/char)")
     print(f"corpus: {cfg['corpus'] or '(embedded default)'}")
@@ -434,7 +469,7 @@ def _duration(seconds):
 
 def _eval(args):
     from .sample import bits, eval_streams, evaluate_file, load_model
-    model, vocab, _ = load_model(args.checkpoint)
+    model, vocab, _ = load_model(args.checkpoint, best=True)
     streams = 1 if args.exact else args.streams
     nats, n = evaluate_file(model, vocab, args.file, streams=streams)
     how = ("one stream, exact" if streams == 1 else

@@ -55,6 +55,11 @@ iteration or once per epoch is the caller's choice (``step_size``, ``total_steps
     StepLR(optimizer, step_size, gamma=0.1, first_decay=None)
     CosineLR(optimizer, total_steps, min_lr=0.0, warmup_steps=0)
     WarmupLR(optimizer, warmup_steps)
+    BudgetLR(optimizer, end_step, shape="cosine", warmup=0.02, min_lr=0.0)
+
+``BudgetLR`` is the trainer's schedule for a budget whose length in steps is only estimated
+(a wall-time budget): warm-up then decay to ``min_lr``, driven by a *progress* that reaches 1
+at ``end_step``; ``replan(step, end_step)`` moves the end without a jump in the learning rate.
 
 One schedule per optimizer: they set ``lr`` and do not compose (``CosineLR`` has its own
 warm-up).
@@ -72,7 +77,7 @@ import numpy as np
 from ._checks import FLOAT_DTYPES
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "RMSpropNesterov", "Adam", "AdamW",
-           "clip_grad_norm_", "clip_grad_value_", "StepLR", "CosineLR", "WarmupLR"]
+           "clip_grad_norm_", "clip_grad_value_", "StepLR", "CosineLR", "WarmupLR", "BudgetLR"]
 
 BACKENDS = ("kernels", "reference")
 
@@ -794,3 +799,81 @@ class WarmupLR(_Schedule):
 
     def lr_at(self, t: int) -> float:
         return self.base_lr * min(1.0, (t + 1) / self.warmup_steps)
+
+
+class BudgetLR(_Schedule):
+    """Warm-up, then cosine (or linear) decay to ``min_lr`` at the end of a budget whose length
+    in steps may be re-estimated while training (a wall-time budget).
+
+    The schedule is a function of a *progress* ``u`` in [0, 1]; the current *plan* says that
+    progress grows linearly from ``plan_progress`` at step ``plan_step`` to 1 at ``end_step``:
+
+        u(t) = plan_progress + (1 - plan_progress) * (t - plan_step) / (end_step - plan_step)
+
+    (clipped to [0, 1]). With ``w = warmup`` (a fraction of the progress, 0 for none) and
+    ``p = (max(u, w) - w) / (1 - w)``:
+
+        decay(u) = min_lr + (base_lr - min_lr) * (1 + cos(pi p)) / 2       (shape "cosine")
+                 = min_lr + (base_lr - min_lr) * (1 - p)                   (shape "linear")
+        lr(t)    = decay(u(t)) * min(1, u(t + 1) / w)      (the second factor: warm-up)
+
+    ``replan(step, end_step)`` starts a new plan at ``step`` from the progress reached there,
+    so the learning rate of ``step`` is unchanged and only the speed of the remaining decay
+    changes: a trainer with a wall-time budget calls it with its latest estimate of the last
+    step, so a slower machine still ends at the bottom of the schedule. A fixed budget of N
+    steps is one plan, ``BudgetLR(opt, N)``. The plan is part of ``state_dict()``, so a
+    resumed schedule continues exactly (the learning rates depend only on the plans, never on
+    a clock).
+    """
+
+    _HPARAMS = ("shape", "warmup", "min_lr", "plan_step", "plan_progress", "end_step")
+    SHAPES = ("cosine", "linear")
+
+    def __init__(self, optimizer, end_step, shape="cosine", warmup=0.02, min_lr=0.0):
+        super().__init__(optimizer, dict(shape=shape, warmup=warmup, min_lr=min_lr,
+                                         plan_step=0, plan_progress=0.0, end_step=end_step))
+
+    @classmethod
+    def _check_hparams(cls, h):
+        if h["shape"] not in cls.SHAPES:
+            raise ValueError(f"shape must be one of {cls.SHAPES}, got {h['shape']!r}")
+        plan_step = _int("plan_step", h["plan_step"], 0)
+        end_step = _int("end_step", h["end_step"], 0)
+        if end_step <= plan_step:
+            raise ValueError(f"end_step must be > plan_step = {plan_step}, got {end_step}")
+        return dict(shape=h["shape"], warmup=_real("warmup", h["warmup"], 0, 1, True),
+                    min_lr=_real("min_lr", h["min_lr"], 0), plan_step=plan_step,
+                    plan_progress=_real("plan_progress", h["plan_progress"], 0, 1),
+                    end_step=end_step)
+
+    def progress(self, t):
+        """u(t), the fraction of the schedule done before step t, in [0, 1]."""
+        u = self.plan_progress + (1.0 - self.plan_progress) * (t - self.plan_step) / (
+            self.end_step - self.plan_step)
+        return min(1.0, max(0.0, u))
+
+    def lr_at(self, t):
+        u, w = self.progress(t), self.warmup
+        p = (max(u, w) - w) / (1.0 - w)
+        if self.shape == "cosine":
+            f = (1.0 + math.cos(math.pi * p)) / 2
+        else:
+            f = 1.0 - p
+        lr = self.min_lr + (self.base_lr - self.min_lr) * f
+        if w > 0 and u < w:
+            lr *= min(1.0, self.progress(t + 1) / w)
+        return lr
+
+    @property
+    def finished(self):
+        """True once the progress has reached 1 (the learning rate is at ``min_lr``)."""
+        return self.progress(self.step_count) >= 1.0
+
+    def replan(self, step, end_step, progress=None):
+        """A new plan from ``step`` (default progress: the current plan's at ``step``) to 1
+        at ``end_step`` (raised to ``step + 1`` if it is not after ``step``)."""
+        step = _int("step", step, 0)
+        end_step = max(_int("end_step", end_step, 0), step + 1)
+        u = self.progress(step) if progress is None else _real("progress", progress, 0, 1)
+        self.plan_step, self.plan_progress, self.end_step = step, u, end_step
+        self._apply()

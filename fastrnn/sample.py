@@ -13,15 +13,19 @@ import numpy as np
 from . import checkpoint as ckpt
 from . import data as data_mod
 from . import nn
-from .train import CHECKPOINT, TrainConfig, build_model
+from .train import BEST, CHECKPOINT, TrainConfig, build_model
 
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def resolve(path: PathLike) -> PathLike:
-    """A checkpoint file, or a run directory holding one (e.g. ``runs/latest``)."""
+def resolve(path: PathLike, best: bool = False) -> PathLike:
+    """A checkpoint file, or a run directory holding one (e.g. ``runs/latest``): its last
+    checkpoint, or with ``best=True`` its best one (lowest held-out loss, ``best.npz``) when
+    it has one."""
     if os.path.isdir(path):
+        if best and os.path.exists(os.path.join(path, BEST)):
+            return os.path.join(path, BEST)
         inner = os.path.join(path, CHECKPOINT)
         if not os.path.exists(inner):
             raise FileNotFoundError(f"{path} is a directory without a {CHECKPOINT}")
@@ -36,9 +40,11 @@ def resolve(path: PathLike) -> PathLike:
     return path
 
 
-def load_model(path: PathLike) -> Tuple[nn.CharRNN, data_mod.Vocab, Dict[str, Any]]:
-    """-> (model, vocab, tree) from a checkpoint file or run directory."""
-    path = resolve(path)
+def load_model(path: PathLike,
+               best: bool = False) -> Tuple[nn.CharRNN, data_mod.Vocab, Dict[str, Any]]:
+    """-> (model, vocab, tree) from a checkpoint file or run directory (its best checkpoint
+    with ``best=True``, see ``resolve``)."""
+    path = resolve(path, best)
     tree = ckpt.load_run(path)
     try:
         cfg = TrainConfig(**tree["config"])

@@ -24,6 +24,7 @@ SMALL = {
     "TrainingStep": {"MIN_TIME": 0.0, "MIN_STEPS": 2},
     "PeakMemTrainingStep": {"HIDDEN": 32},
     "ValidationLoss": {"STEPS": 2, "CORPUS_CHARS": 60_000},
+    "TimeToQuality": {"TIME": 0.5},
     "Sampling": {"N_CHARS": 20},
     "EncodeCorpus": {"N_BYTES": 2**20},
     # the subprocess machinery runs; the cold compile itself (minutes) is tests/kernels'

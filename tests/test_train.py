@@ -53,7 +53,10 @@ def test_training_beats_a_unigram_model(corpus, tmp_path):
 
 @pytest.mark.parametrize("cell,dropout", [("lstm", 0.3), ("gru", 0.0)])
 def test_resume_is_bit_identical(corpus, tmp_path, cell, dropout):
-    kw = dict(cell=cell, layers=2, dropout=dropout, eval_every=7, optimizer="rmsprop")
+    """N steps + resume + N steps = 2N steps, with a schedule that does not depend on the
+    budget (a decaying one is shaped over its budget: see the next test)."""
+    kw = dict(cell=cell, layers=2, dropout=dropout, eval_every=7, optimizer="rmsprop",
+              schedule="none")
     full = train.Trainer(cfg(corpus, tmp_path / "full", steps=30, **kw), progress=False)
     full.run()
     half = train.Trainer(cfg(corpus, tmp_path / "half", steps=15, **kw), progress=False)
@@ -61,11 +64,43 @@ def test_resume_is_bit_identical(corpus, tmp_path, cell, dropout):
     rest = train.Trainer(cfg(corpus, tmp_path / "half", steps=30, **kw), progress=False,
                          resume=str(tmp_path / "half" / train.CHECKPOINT))
     rest.run()
-    a, b = full.model.state_dict(), rest.model.state_dict()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    for x, y in zip(train._state_list(full.state), train._state_list(rest.state)):
+    assert_same_run(full, rest)
+
+
+def assert_same_run(a, b):
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    for k in sa:
+        np.testing.assert_array_equal(sa[k], sb[k], err_msg=k)
+    for x, y in zip(train._state_list(a.state), train._state_list(b.state)):
         np.testing.assert_array_equal(x, y)
+    assert a.opt.lr == b.opt.lr
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_interrupted_decaying_schedule_resumes_bit_identically(corpus, tmp_path, monkeypatch,
+                                                               schedule):
+    """A run of 30 steps stopped by Ctrl-C at step 12 and resumed with the same budget equals
+    the uninterrupted run: the schedule's plan is in the checkpoint, not recomputed."""
+    import signal
+    kw = dict(layers=2, dropout=0.2, schedule=schedule, warmup=0.2, steps=30)
+    full = train.Trainer(cfg(corpus, tmp_path / "full", **kw), progress=False)
+    full.run()
+    assert full.opt.lr == 0.0                          # the bottom of the schedule at the end
+    part = train.Trainer(cfg(corpus, tmp_path / "part", **kw), progress=False,
+                         log=lambda *a: None)
+    real, calls = part.model.loss_and_grad, []
+
+    def ctrl_c_at_12(*args):
+        calls.append(1)
+        if len(calls) == 12:
+            os.kill(os.getpid(), signal.SIGINT)        # read between steps: stops after 12
+        return real(*args)
+    monkeypatch.setattr(part.model, "loss_and_grad", ctrl_c_at_12)
+    assert part.run() == "interrupted" and part.step == 12
+    rest = train.Trainer(cfg(corpus, tmp_path / "part", **kw), progress=False,
+                         resume=str(tmp_path / "part" / train.CHECKPOINT))
+    assert rest.run() == "done" and rest.step == 30
+    assert_same_run(full, rest)
 
 
 def test_resume_refuses_another_model_or_vocabulary(corpus, tmp_path):
@@ -124,7 +159,7 @@ def test_cli_train_sample_info_eval(corpus, tmp_path):
 @pytest.mark.parametrize("args,msg", [
     (["train", "--hidden", "0", "--steps", "1"], "must be >= 1"),
     (["train", "--val-fraction", "0.7", "--steps", "1"], "must be in [0, 0.5)"),
-    (["train", "--schedule", "cosine"], "--schedule cosine needs --steps"),
+    (["train", "--schedule", "cos"], "invalid choice: 'cos'"),
     (["sample", "x", "--temperature", "0"], "must be > 0"),
     (["train", "/nonexistent/corpus.txt", "--steps", "1"], "error"),
 ])

@@ -51,7 +51,8 @@ TRAIN_BAD = [
     (["--optimizer", "lbfgs"], "--optimizer: invalid choice"),
     (["--on-nan", "ignore"], "--on-nan: invalid choice: 'ignore'"),
     (["--nan-retries", "0"], "--nan-retries: must be >= 1"),
-    (["--schedule", "cosine", "--epochs", "1"], "--schedule cosine needs --steps"),
+    (["--schedule", "exponential"], "--schedule: invalid choice: 'exponential'"),
+    (["--warmup", "1"], "--warmup: must be in [0, 1)"),
 ]
 
 

@@ -103,7 +103,8 @@ def test_skip_gives_up_after_the_retries(corpus, tmp_path, monkeypatch):
 def test_rollback_restores_the_last_good_state_and_halves_the_lr(corpus, tmp_path,
                                                                    monkeypatch):
     msgs = []
-    t = trainer(corpus, tmp_path / "r", msgs, on_nan="rollback", lr=1e-2)
+    # a constant learning rate, so that "halved" is one number (a schedule's base is halved)
+    t = trainer(corpus, tmp_path / "r", msgs, on_nan="rollback", lr=1e-2, schedule="none")
     calls = poison(monkeypatch, t, {7})
     good4 = {}
     real_save = t.save
@@ -121,7 +122,7 @@ def test_rollback_restores_the_last_good_state_and_halves_the_lr(corpus, tmp_pat
     assert t.opt.lr == pytest.approx(5e-3)
     assert len(calls) == 12 + 3                   # steps 5, 6, 7 were done again
     # the rolled-back run is the clean run from step 4 with lr / 2: check by redoing it
-    again = trainer(corpus, tmp_path / "again", [], lr=1e-2, steps=12)
+    again = trainer(corpus, tmp_path / "again", [], lr=1e-2, steps=12, schedule="none")
     again._restore(good4)
     again.opt.lr = 5e-3
     again.run()
@@ -130,7 +131,8 @@ def test_rollback_restores_the_last_good_state_and_halves_the_lr(corpus, tmp_pat
 
 def test_rollback_gives_up_after_the_retries(corpus, tmp_path, monkeypatch):
     msgs = []
-    t = trainer(corpus, tmp_path / "r", msgs, on_nan="rollback", nan_retries=2)
+    t = trainer(corpus, tmp_path / "r", msgs, on_nan="rollback", nan_retries=2,
+                schedule="none")
     poison(monkeypatch, t, "all")
     assert t.run() == "diverged"
     rolls = [m for m in msgs if "rolled back" in m]
