@@ -109,15 +109,15 @@ def _add_train(sub):
     t.add_argument("--optimizer", choices=("adam", "rmsprop"), default="rmsprop",
                    help="rmsprop is char-rnn's (alpha 0.95)")
     t.add_argument("--lr", type=_positive_finite, default=8e-3,
-                   help="peak learning rate (default: 8e-3)")
+                   help="peak learning rate")
     t.add_argument("--clip", type=_positive_float, default=5.0,
                    help="clip the global gradient norm")
     t.add_argument("--schedule", choices=("cosine", "linear", "none", "step"), default="cosine",
                    help="learning rate: warm-up then cosine (or linear) decay to 0 at the end "
-                        "of the budget, re-estimated as a --time run goes (default: cosine); "
+                        "of the budget, re-estimated as a --time run goes; "
                         "none: constant; step: x0.97 every 10 epochs")
     t.add_argument("--warmup", type=_fraction, default=0.02,
-                   help="warm-up, as a fraction of the budget (default: 0.02)")
+                   help="warm-up, as a fraction of the budget")
     t.add_argument("--steps", type=_positive, default=None,
                    help="stop at step N (counted from the run's start, also on --resume)")
     t.add_argument("--epochs", type=_positive_float, default=None,
@@ -126,20 +126,18 @@ def _add_train(sub):
     t.add_argument("--time", type=_positive_float, default=None,
                    help="stop after N seconds of this invocation")
     t.add_argument("--val-fraction", type=_val_fraction, default=0.05,
-                   help="fraction of the corpus held out for validation, in [0, 0.5) "
-                        "(default: 0.05)")
+                   help="fraction of the corpus held out for validation, in [0, 0.5)")
     t.add_argument("--val-split", choices=("tail", "streams"), default="tail",
-                   help="tail (default): hold out the corpus's last --val-fraction, never "
+                   help="tail: hold out the corpus's last --val-fraction, never "
                         "trained on; streams: the last --val-fraction of each of the --batch "
                         "streams (char-rnn's split, reads optimistic)")
     t.add_argument("--val-file", default=None, metavar="FILE",
                    help="validate on this text file instead (the whole corpus trains)")
     t.add_argument("--eval-every", type=_positive, default=None,
-                   help="evaluate every N steps (default: by wall time, at most ~2%% of the "
-                        "run, and once on every held-out window at the end)")
+                   help="evaluate every N steps (default None: by wall time, at most ~2%% of "
+                        "the run; and once on every held-out window at the end)")
     t.add_argument("--eval-batches", type=_positive, default=20,
-                   help="validation windows per periodic evaluation (default: 20, i.e. "
-                        "B*T*20 tokens)")
+                   help="validation windows per periodic evaluation (B*T tokens each)")
     t.add_argument("--log-every", type=_positive, default=10,
                    help="write a log.jsonl record (train loss averaged over these steps, "
                         "wall time) every N steps")
@@ -255,7 +253,7 @@ def build_parser():
                         "PyTorch script of issue 15) for --time seconds each on the embedded "
                         "corpus's first 90%%, and print both losses on the last 10%%")
     b.add_argument("--time", type=_positive_finite, default=60.0,
-                   help="with --quality: seconds of training for each (default: 60)")
+                   help="with --quality: seconds of training for each")
     b.add_argument("--layers", type=_csv(int), default=(1, 2),
                    help="with --model: comma-separated layer counts (default: 1,2)")
     return parser

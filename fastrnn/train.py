@@ -106,7 +106,7 @@ class TrainConfig:
     log_every: int = 10             # a log.jsonl record (smoothed train loss) every N steps
 
     def validate(self):
-        pos = ("hidden", "layers", "seq", "batch", "eval_every", "checkpoint_every", "log_every")
+        pos = ("hidden", "layers", "seq", "batch", "checkpoint_every", "log_every")
         if self.eval_every is not None and (not isinstance(self.eval_every, int)
                                             or self.eval_every < 1):
             raise ValueError(f"eval_every must be None or an int >= 1, got "

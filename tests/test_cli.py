@@ -135,7 +135,7 @@ def test_every_option_has_help_and_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for shown in ("hidden units per layer (default: 128)", "learning rate (default: 0.002)",
+    for shown in ("hidden units per layer (default: 128)", "peak learning rate (default: 0.008)",
                   "(default: rmsprop)", "in [0, 1) (default: 0.0)"):
         assert shown in text
 
