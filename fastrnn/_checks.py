@@ -241,7 +241,7 @@ def check_loss_inputs(logits, targets, mask):
 
 # ---------------------------------------------------------------- the stack step (sampling)
 
-_STACK_GATES = {0: 1, 1: 1, 2: 4, 3: 3}        # CELL_CODES: rnn_tanh, rnn_relu, lstm, gru
+from .cells import SAMPLER_GATES as _STACK_GATES  # noqa: E402  (code -> gate count)
 
 
 def check_stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c):

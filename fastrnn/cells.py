@@ -99,3 +99,8 @@ def random_problem(cell, T, B, D, H, dtype, seed=0, scale=None):
                    for shape in ((G * H, D), (G * H, H), (G * H,), (G * H,)))
     dhs = rng.normal(size=(T, B, H)).astype(dtype)                           # (T, B, H)
     return x, states, params, dhs
+
+
+# The sampler's compiled stack step (kernels/stack.py) takes the variant as an integer code.
+SAMPLER_CODES = {label: code for code, (label, _, _) in enumerate(variants())}
+SAMPLER_GATES = {code: cell.gates for code, (_, cell, _) in enumerate(variants())}

@@ -11,9 +11,8 @@ import numpy as np
 
 from .._checks import check_stack_step
 from .._jit import njit
+from ..cells import SAMPLER_CODES as CELL_CODES  # noqa: F401  (rnn_tanh 0, rnn_relu 1, lstm 2, gru 3)
 from ._math import sigmoid, tanh
-
-CELL_CODES = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
 
 
 @njit
