@@ -8,7 +8,22 @@
 
 __version__ = "0.1.0"
 
-from ._jit import get_num_threads, set_num_threads  # noqa: E402
+# numba is imported on first use, not here: ``fastrnn`` starts in milliseconds, so the CLI is
+# inside ``main`` (which turns Ctrl-C into one line and exit 130) almost at once.
+
+
+def get_num_threads():
+    """Threads the kernels use (numba's)."""
+    from ._jit import get_num_threads as _get
+
+    return _get()
+
+
+def set_num_threads(n):
+    """Threads the kernels use, at most ``NUMBA_NUM_THREADS``."""
+    from ._jit import set_num_threads as _set
+
+    return _set(n)
 
 
 def warmup(dtypes=("float32", "float64")):

@@ -5,6 +5,8 @@ value) whose message names the argument, what was expected and what was given, s
 bad input ever reaches a compiled kernel.
 """
 
+import os
+
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -237,6 +239,62 @@ def check_loss_inputs(logits, targets, mask):
     if mask.sum() == 0:
         raise ValueError("mask selects no token: the mean loss over zero tokens is undefined")
     return mask
+
+
+# ---------------------------------------------------------------- memory of a training run
+
+def available_memory():
+    """Bytes a new allocation can get without swapping (``MemAvailable`` on Linux, else the
+    free physical pages), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def training_memory(cell, hidden, layers, vocab, batch, seq, dtype, optimizer="rmsprop",
+                    rollback=False):
+    """Estimated bytes of a CharRNN training run -> dict of parameters, gradients, optimizer
+    state (and the rollback copy), working copies (packed weights) and activations (caches of
+    one window, forward and backward, and the logits)."""
+    from .cells import CELLS
+
+    s = np.dtype(dtype).itemsize
+    G, H, V, L, T, B = CELLS[cell].gates, hidden, vocab, layers, seq, batch
+    params = (G * H * (V + H + 2) + (L - 1) * G * H * (2 * H + 2) + V * H + V) * s
+    opt = (2 if optimizer == "adam" else 1) * params
+    est = {"parameters": params, "gradients": params,
+           "optimizer state": opt + (params + opt if rollback else 0),
+           "working copies": params,
+           "activations": (L * T * B * H * (2 * G + 6) + 3 * T * B * V) * s}
+    est["total"] = sum(est.values())
+    return est
+
+
+def _gib(n):
+    return f"{n / 2 ** 30:,.1f} GiB" if n >= 2 ** 28 else f"{n / 2 ** 20:,.1f} MiB"
+
+
+def check_training_memory(cell, hidden, layers, vocab, batch, seq, dtype, optimizer="rmsprop",
+                          rollback=False, available=None):
+    """Refuses (ValueError) a model whose training would need more memory than the machine
+    has available, before anything is allocated; the message gives the estimate."""
+    est = training_memory(cell, hidden, layers, vocab, batch, seq, dtype, optimizer, rollback)
+    avail = available_memory() if available is None else available
+    if avail is not None and est["total"] > avail:
+        parts = ", ".join(f"{k} {_gib(v)}" for k, v in est.items() if k != "total")
+        raise ValueError(
+            f"a {layers}-layer {cell} of hidden size {hidden} ({dtype}, batch {batch}, seq "
+            f"{seq}) needs about {_gib(est['total'])} to train ({parts}), but this machine has "
+            f"{_gib(avail)} available; use a smaller --hidden, --layers, --batch or --seq")
+    return est
 
 
 # ---------------------------------------------------------------- the stack step (sampling)

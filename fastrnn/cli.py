@@ -6,7 +6,14 @@ import os
 import sys
 
 from . import __version__
-from .cells import NAMES as CELL_NAMES
+
+# fastrnn.cells (it imports numpy) is imported inside the functions: until ``main`` runs,
+# a Ctrl-C could only end in a traceback, so the module itself imports almost nothing
+
+
+def _cell_names():
+    from .cells import NAMES
+    return NAMES
 
 
 def _csv(kind):
@@ -20,9 +27,9 @@ def _csv(kind):
 
 def _cells(s):
     cells = _csv(str)(s)
-    bad = [c for c in cells if c not in CELL_NAMES]
+    bad = [c for c in cells if c not in _cell_names()]
     if bad or not cells:
-        raise argparse.ArgumentTypeError(f"cells must be among {','.join(CELL_NAMES)}, "
+        raise argparse.ArgumentTypeError(f"cells must be among {','.join(_cell_names())}, "
                                          f"got {s!r}")
     return cells
 
@@ -97,7 +104,7 @@ def _add_train(sub):
     t.add_argument("corpus", nargs="?", help="text file (default: the embedded corpus)")
     t.add_argument("--byte", action="store_true",
                    help="byte-level tokens instead of UTF-8 characters")
-    t.add_argument("--cell", choices=CELL_NAMES, default="lstm", help="cell type")
+    t.add_argument("--cell", choices=_cell_names(), default="lstm", help="cell type")
     t.add_argument("--hidden", type=_positive, default=128, help="hidden units per layer")
     t.add_argument("--layers", type=_positive, default=2, help="number of stacked layers")
     t.add_argument("--seq", type=_positive, default=50, help="window length T (BPTT chunk)")
@@ -226,7 +233,7 @@ def build_parser():
     b = _parser(sub, "bench", help="tokens/s of fastrnn vs the NumPy reference (and PyTorch)",
                 description="Forward + full-BPTT backward of one cell on a dense input (D = H), "
                             "all backends measured in this process.")
-    b.add_argument("--cells", type=_cells, default=CELL_NAMES,
+    b.add_argument("--cells", type=_cells, default=_cell_names(),
                    help="comma-separated among lstm,gru,rnn (default: all)")
     b.add_argument("--hidden", type=_csv(int), default=(128, 256, 512),
                    help="comma-separated hidden sizes (default: 128,256,512)")
@@ -356,9 +363,13 @@ def _train(parser, args, argv):
     print(f"{status} after {trainer.step} steps; checkpoint: {trainer.checkpoint_path}")
     _print_heldout(trainer.heldout, trainer.best, trainer.best_path)
     if args.plot:
-        png = train.plot_log(os.path.join(trainer.out, "log.jsonl"),
-                             os.path.join(trainer.out, "loss.png"))
-        print(f"loss curves: {png}")
+        try:
+            png = train.plot_log(os.path.join(trainer.out, "log.jsonl"),
+                                 os.path.join(trainer.out, "loss.png"))
+            print(f"loss curves: {png}")
+        except OSError as e:                       # e.g. disk full: the run itself is fine
+            print(f"fastrnn train: warning: could not write the loss curves: {e}",
+                  file=sys.stderr)
     return EXIT_CODES.get(status, 0)
 
 
@@ -477,6 +488,14 @@ def _eval(args):
 
 
 def main(argv=None):
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:              # Ctrl-C before a command took over: one line
+        print("fastrnn: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in ("train", "sample", "info", "eval", "export"):
@@ -488,6 +507,11 @@ def main(argv=None):
         except (CheckpointError, ValueError, OSError, ImportError) as e:
             print(f"fastrnn {args.command}: error: {e}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:          # Ctrl-C outside training's own handling: one line
+            if args.command == "sample":
+                sys.stdout.write("\n")
+            print(f"fastrnn {args.command}: interrupted", file=sys.stderr)
+            return 130
     if args.command == "bench":
         if args.torch:
             try:

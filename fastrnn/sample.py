@@ -59,13 +59,14 @@ def load_model(path: PathLike,
 def generate(model: nn.CharRNN, vocab: data_mod.Vocab, length: int = 500,
              temperature: float = 1.0, top_k: Optional[int] = None, prime: str = "",
              seed: Optional[int] = None, argmax: bool = False,
-             write: Optional[Callable[[str], Any]] = None) -> str:
+             write: Optional[Callable[[str], Any]] = None) -> Optional[str]:
     """Generate ``length`` tokens after ``prime``; returns the text (prime excluded).
 
     Each token is drawn from softmax(logits / ``temperature``), among the ``top_k`` likeliest
     only if given, or is the likeliest with ``argmax``; ``seed`` makes the draw repeatable
     (without a prime, the first token is drawn at random too). ``write`` (e.g.
-    ``sys.stdout.write``) receives each piece as it is produced (streaming)."""
+    ``sys.stdout.write``) receives each piece as it is produced (streaming); the text is then
+    not kept (memory stays bounded for any ``length``) and None is returned."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if top_k is not None and not 1 <= top_k:
@@ -84,11 +85,12 @@ def generate(model: nn.CharRNN, vocab: data_mod.Vocab, length: int = 500,
         ids = sampler.generate(token, min(chunk, length - start), temperature, top_k or 0,
                                argmax, rng)
         piece = vocab.decode(ids)
-        out.append(piece)
-        if write is not None:
+        if write is None:
+            out.append(piece)
+        else:
             write(piece)
         token = int(ids[-1])
-    return "".join(out)
+    return "".join(out) if write is None else None
 
 
 def stream(model: nn.CharRNN, vocab: data_mod.Vocab, temperature: float = 1.0,

@@ -59,6 +59,7 @@ import time
 
 import numpy as np
 
+from . import _checks as ck
 from . import checkpoint as ckpt
 from . import data as data_mod
 from . import cells, dist, nn, optim
@@ -220,6 +221,38 @@ def _copy_atomic(src, dst):
         raise
 
 
+def update_latest_link(out):
+    """Points ``<parent of out>/latest`` at the run directory ``out`` (best effort). Replaces
+    only fastrnn's own link (a symlink to an absolute path in the same parent, as this
+    function makes), never a user's file, directory or other link. -> None, or what went
+    wrong (to report)."""
+    run = os.path.abspath(out)
+    parent = os.path.dirname(run)
+    latest = os.path.join(parent, "latest")
+    if os.path.lexists(latest):
+        try:
+            target = os.readlink(latest) if os.path.islink(latest) else None
+        except OSError:
+            target = None
+        if target is None or not os.path.isabs(target) or os.path.dirname(target) != parent:
+            return f"{latest} is not fastrnn's link to its latest run: left as it is"
+        if target == run:
+            return None
+    tmp = os.path.join(parent, f".latest.{os.getpid()}.tmp")
+    try:
+        if os.path.islink(tmp):
+            os.unlink(tmp)
+        os.symlink(run, tmp)
+        os.replace(tmp, latest)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return f"could not update the link {latest}: {e}"
+    return None
+
+
 def build_model(cfg, vocab_size):
     return nn.CharRNN(vocab_size, cfg.hidden, cfg.layers, cfg.cell, dropout=cfg.dropout,
                       truncate=cfg.truncate, init=cfg.init, dtype=np.dtype(cfg.dtype),
@@ -324,6 +357,9 @@ class Trainer:
             raise ckpt.CheckpointError(f"{resume} was trained on a different vocabulary than "
                                        f"{corpus_path}; resume on the same corpus")
         self._split(corpus_path)
+        ck.check_training_memory(cfg.cell, cfg.hidden, cfg.layers, self.vocab.size,
+                                 self.streams[1] - self.streams[0], cfg.seq, cfg.dtype,
+                                 cfg.optimizer, cfg.on_nan == "rollback")
         self.model = build_model(cfg, self.vocab.size)
         self.params = self.model.parameters()
         self.reducer = None
@@ -364,6 +400,7 @@ class Trainer:
         self.best_path = os.path.join(self.out, BEST)
         self.saved_step = None                     # step of the last checkpoint written
         self._resumed = resumed is not None
+        self._reported = set()                     # warnings given once per run
         if resumed is not None:
             if os.path.abspath(resume) == os.path.abspath(self.checkpoint_path):
                 self.saved_step = self.step
@@ -484,15 +521,10 @@ class Trainer:
             _copy_atomic(self.checkpoint_path, self.best_path)
         if not link:
             return
-        latest = os.path.join(os.path.dirname(os.path.abspath(self.out)), "latest")
-        try:                                  # runs/latest -> this run (best effort)
-            tmp = latest + ".tmp"
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-            os.symlink(os.path.abspath(self.out), tmp)
-            os.replace(tmp, latest)
-        except OSError:
-            pass
+        problem = update_latest_link(self.out)
+        if problem and problem not in self._reported:      # each once
+            self._reported.add(problem)
+            self.log(f"\nwarning: {problem}")
 
     # -------------------------------------------------------------- the loop
     def _done(self, t_start):
@@ -745,7 +777,7 @@ class Trainer:
         first_step_s = None
         if cfg.on_nan == "rollback":
             self._good = copy.deepcopy(self.state_tree())
-        log_failed = False
+        logf = _RunLog(log_path, self.log)      # a full disk: reported, never fatal
         saved = False
         for line in _progress.banner(self):
             self.log(line)
@@ -759,8 +791,7 @@ class Trainer:
         status = "done"
         try:
             # non-finite values are detected and handled below (on_nan), not warned about
-            with open(log_path, "a") as logf, np.errstate(over="ignore", invalid="ignore"), \
-                    notice:
+            with np.errstate(over="ignore", invalid="ignore"), notice:
                 while not self._done(t_start):
                     if self.world.any(interrupted):
                         status = "interrupted"
@@ -817,13 +848,7 @@ class Trainer:
                             record["val_bpc"] = val / math.log(2)
                             if done and self.heldout is not None:
                                 record["heldout"] = self.heldout["loss"]
-                        try:
-                            logf.write(json.dumps(record) + "\n")
-                            logf.flush()
-                        except OSError as e:                     # e.g. disk full: go on
-                            if not log_failed:
-                                self.log(f"\nwarning: cannot write {log_path}: {e}")
-                            log_failed = True
+                        logf.write(record)
                         t_last, tok_last = time.perf_counter(), self.tokens
                         bar.show(loss=f"{record['train_loss']:.3f}", tok_s=f"{tok_s:,.0f}")
                         if "val_loss" in record:
@@ -834,11 +859,15 @@ class Trainer:
             status = "aborted"
         finally:
             self.elapsed, self._clock = self._elapsed_now(), None
+            logf.close()
             bar.close()
             signal.signal(signal.SIGTERM, old_term)
             signal.signal(signal.SIGINT, old_int)
         if status in ("done", "interrupted"):
-            saved = self.saved_step == self.step or self._checkpoint(final=True)
+            try:
+                saved = self.saved_step == self.step or self._checkpoint(final=True)
+            except KeyboardInterrupt:              # (another) Ctrl-C during the final save:
+                status = "aborted"                 # the write is abandoned, the last one kept
             if not saved and status == "done":
                 status = "save_failed"
         if (status == "done" and cfg.time is not None and first_step_s is not None
@@ -858,3 +887,36 @@ class Trainer:
 
 
 from ._progress import plot_log  # noqa: E402,F401  (train.plot_log: the --plot curves)
+
+
+class _RunLog:
+    """A run's log.jsonl: a write or close that fails (disk full) is reported once and
+    never ends the run."""
+
+    def __init__(self, path, log):
+        self.path, self.log, self.failed, self.f = path, log, False, None
+        try:
+            self.f = open(path, "a")
+        except OSError as e:
+            self._failed(e)
+
+    def _failed(self, e):
+        if not self.failed:
+            self.log(f"\nwarning: cannot write {self.path}: {e}")
+        self.failed = True
+
+    def write(self, record):
+        try:
+            if self.f is not None:
+                self.f.write(json.dumps(record) + "\n")
+                self.f.flush()
+        except OSError as e:
+            self._failed(e)
+
+    def close(self):
+        f, self.f = self.f, None
+        try:
+            if f is not None:
+                f.close()
+        except OSError as e:
+            self._failed(e)
