@@ -295,8 +295,12 @@ if sys.argv[1] == "corpus":                 # start-up made slow where the signa
         time.sleep(30)
         return real(*a, **k)
     data.load_corpus = load_corpus
-else:
-    print("ready", flush=True)
+else:                                       # inside main, before numpy and numba load
+    real = fastrnn.cli.build_parser
+    def build_parser():
+        print("ready", flush=True)
+        return real()
+    fastrnn.cli.build_parser = build_parser
 sys.exit(fastrnn.cli.main(sys.argv[2:]))
 """
 
