@@ -2,6 +2,7 @@
 the time left of a --time budget), log.jsonl's smoothed train loss with wall time, --plot."""
 
 import json
+import sys
 
 import numba
 import numpy as np
@@ -86,14 +87,7 @@ def test_compile_notice_fires_once_on_a_compilation_only():
 
 
 def test_plot_needs_matplotlib_before_training(corpus, tmp_path, capsys, monkeypatch):
-    import builtins
-    real = builtins.__import__
-
-    def no_matplotlib(name, *args, **kw):
-        if name.split(".")[0] == "matplotlib":
-            raise ImportError("No module named 'matplotlib'")
-        return real(name, *args, **kw)
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # imports raise (even once loaded)
     code = cli.main(["train", str(corpus), "--steps", "2", "--out", str(tmp_path / "r"),
                      "--plot", "--no-progress"])
     assert code == 2
