@@ -3,7 +3,15 @@
 - ``cache=True``: compiled kernels are stored next to the package (or in ``NUMBA_CACHE_DIR``);
   ``fastrnn.warmup()`` compiles every signature once.
 - ``fastmath`` with only the flags that keep NaN/Inf semantics (no ``nnan``, ``ninf``), so a
-  diverging run shows up as NaN instead of being optimised away.
+  diverging run shows up as NaN instead of being optimised away, and without ``reassoc``, so
+  that a kernel computes the same bits whether this process compiled it or loaded it from
+  numba's cache. (numba compiles a ``prange`` body as a function of its own, then links a copy
+  into the kernel and optimises the kernel again; the compiling process runs the first, every
+  later process the cached copy, and LLVM's second pass over the copy may reassociate
+  floating-point sums. With ``reassoc`` a training run that compiled the kernels ended at
+  round-off from the runs that loaded them (issue 19); without it they are bit-identical,
+  and the char model's step time did not change measurably: tests/reliability and README,
+  "Reproducible".)
 - ``error_model='numpy'``: no zero-division branch on every float division, which would stop
   LLVM from vectorising the gate loops.
 - Threading layer ``threadsafe``: TBB (a core dependency on x86-64), else OpenMP; never
@@ -57,7 +65,7 @@ if numba.config.THREADING_LAYER in ("default", "workqueue", "threadsafe"):
     numba.config.THREADING_LAYER = "threadsafe"
     _preload_tbb()
 
-FASTMATH = set({"contract", "arcp", "reassoc", "nsz", "afn"})
+FASTMATH = {"contract", "arcp", "nsz", "afn"}
 OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 
 DISABLED = bool(int(os.environ.get("NUMBA_DISABLE_JIT", "0") or 0))

@@ -26,9 +26,9 @@ NumPy functions on floats and NumPy scalars, keeping their dtype.
 Why not ``math.tanh`` everywhere: numba lowers it to a scalar libm call (~14-20 ns) and the
 loop does not vectorise (see NOTES.md, "What made numba gate math fast here"). The
 implementations are compiled with ``error_model='numpy'`` (a Python-style zero-division check on
-a division stops vectorisation) and with the NaN/Inf-preserving fastmath flags, except ``exp``,
-which leaves out ``reassoc`` so that LLVM cannot fold its two-constant (Cody-Waite) range
-reduction into one rounded constant. They are not inlined at the numba IR level (that would
+a division stops vectorisation) and with fastrnn's fastmath flags (``_jit.FASTMATH``), which
+leave out ``reassoc``: with it, LLVM could fold exp's two-constant (Cody-Waite) range reduction
+into one rounded constant. They are not inlined at the numba IR level (that would
 compile them with the caller's flags); LLVM inlines them into the caller's loop. float64 tanh
 does not call ``exp`` (a loop over a tanh that did stayed scalar, 14 ns per element: LLVM did
 not inline it) but shares exp's core, ``_exp_reduced``, a small jitted function of its own.
@@ -326,7 +326,6 @@ def _maxnum(typingctx, a, b):
 # ------------------------------------------------------------------ dispatch on numba type
 
 _OPTS = dict(fastmath=FASTMATH, error_model="numpy")
-_OPTS_EXP = dict(fastmath=FASTMATH - {"reassoc"}, error_model="numpy")
 
 
 def _dispatch(f32, f64):
@@ -346,9 +345,9 @@ def _fmax_impl(a, b):
     return None
 
 
-_exp_reduced = register_jitable(**_OPTS_EXP)(_exp_reduced)   # called by both exp and tanh
+_exp_reduced = register_jitable(**_OPTS)(_exp_reduced)   # called by both exp and tanh
 overload(tanh, jit_options=_OPTS, inline="never")(_dispatch(_tanh32, _tanh64))
 overload(sigmoid, jit_options=_OPTS, inline="never")(_dispatch(_sigmoid32, _sigmoid64))
-overload(exp, jit_options=_OPTS_EXP, inline="never")(_dispatch(_exp32, _exp64))
+overload(exp, jit_options=_OPTS, inline="never")(_dispatch(_exp32, _exp64))
 overload(fmax, jit_options=_OPTS, inline="never")(_fmax_impl)
 overload(flush, jit_options=_OPTS, inline="never")(_flush_impl)
