@@ -29,7 +29,7 @@ def set_num_threads(n):
 def warmup(dtypes=("float32", "float64")):
     """Compile every kernel for the given dtypes (loaded from numba's cache after the first
     time, in any process). Returns the number of kernel calls made."""
-    from ._warmup import warmup as _warmup
+    from .kernels.warmup import warmup as _warmup
 
     return _warmup(dtypes)
 

@@ -15,7 +15,7 @@ from . import _jit
 from .cells import NAMES as CELL_NAMES
 from .cells import get as get_cell
 from .cells import random_problem
-from .kernels._gemm import MR_MAX, gemm_rows, pack_panels
+from .kernels import probes
 
 
 SETTLE = 0.3   # s of idle before each measurement: lets other thread pools stop spinning
@@ -100,27 +100,13 @@ def sgemm_peak(repeat, n=1024):
     return 2 * n ** 3 / t
 
 
-@_jit.njit
-def _product_loop(a, wp, c, steps):
-    """The per-step product as the time loops run it: row blocks of at most MR_MAX rows."""
-    M = a.shape[0]
-    nb = (M + MR_MAX - 1) // MR_MAX
-    for _ in range(steps):
-        for i in range(nb):
-            r0 = i * M // nb
-            gemm_rows(a, r0, (i + 1) * M // nb - r0, wp, c)
-
-
 def product_gflops(M, K, N, dtype=np.float32, repeat=3, steps=50):
     """GFLOP/s of the packed micro-GEMM on one thread: M rows (K, N) as in one time step,
     repeated ``steps`` times (the weights stay packed, as in a time loop)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((M, K)).astype(dtype)
-    wp = pack_panels(rng.standard_normal((K, N)).astype(dtype))
-    c = np.empty((MR_MAX, wp.shape[0] * wp.shape[2]), dtype)
+    run = probes.per_step_product(M, K, N, dtype, steps)
     _jit.set_num_threads(1)
     try:
-        t = best_time(lambda: _product_loop(a, wp, c, steps), repeat, 0.1)
+        t = best_time(run, repeat, 0.1)
     finally:
         _jit.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     return 2 * M * K * N * steps / t / 1e9
@@ -147,22 +133,8 @@ def format_product(p):
 
 def gate_pass_ns(H=256, B=50, dtype=np.float32):
     """ns per gate element of the fused LSTM forward gate pass (single thread)."""
-    from .kernels.lstm import _gates_forward
-
-    @_jit.njit
-    def loop(xw, ar, bias, c_prev, c, h, g, reps):
-        B, G4 = xw.shape
-        H = G4 // 4
-        for _ in range(reps):
-            for b in range(B):
-                _gates_forward(xw[b], ar[b], bias, c_prev[b], c[b], h[b], g[b], 0, H, H)
-
-    rng = np.random.default_rng(0)
-    xw, ar, g = (rng.standard_normal((B, 4 * H)).astype(dtype) for _ in range(3))
-    bias = np.zeros(4 * H, dtype)
-    c_prev, c, h = (rng.standard_normal((B, H)).astype(dtype) for _ in range(3))
     reps = 200
-    t = best_time(lambda: loop(xw, ar, bias, c_prev, c, h, g, reps), 3, 0.1)
+    t = best_time(probes.lstm_gate_pass(H, B, dtype, reps), 3, 0.1)
     return t / (reps * B * 4 * H) * 1e9
 
 

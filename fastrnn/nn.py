@@ -572,7 +572,7 @@ class Sampler:
         from .kernels import stack
         rnn, dt = model.rnn, model.dtype
         L, H, G = rnn.num_layers, rnn.hidden_size, rnn.spec.gates
-        self._step = stack._stack_step
+        self._step = stack.step_packed
         self.cell = stack.CELL_CODES[cells.label(rnn.spec, rnn._kw())]
         self.vocab_size = model.vocab_size
         self.table = np.ascontiguousarray(rnn._table())                      # (V, G*H)
@@ -623,10 +623,10 @@ class Sampler:
         rng = np.random.default_rng() if rng is None else rng
         out = np.empty(n, np.int64)
         probs = np.empty(self.vocab_size, np.float64)
-        stack._generate(int(token), n, float(temperature), int(top_k or 0), bool(argmax),
-                        rng.random(n), self.cell, self.table, self.w_ihT, self.w_hhT, self.b_ih,
-                        self.b_hh, self.dec_wT, self.dec_b, self.h, self.c, self.gx, self.gh,
-                        self.logits, probs, out)
+        stack.generate_packed(int(token), n, float(temperature), int(top_k or 0), bool(argmax),
+                              rng.random(n), self.cell, self.table, self.w_ihT, self.w_hhT,
+                              self.b_ih, self.b_hh, self.dec_wT, self.dec_b, self.h, self.c,
+                              self.gx, self.gh, self.logits, probs, out)
         return out
 
     def step(self, tokens: ArrayLike) -> np.ndarray:

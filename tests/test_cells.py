@@ -57,3 +57,61 @@ def test_kernels_import_nothing_from_the_reference():
     for path in sorted((PACKAGE / "kernels").glob("*.py")):
         bad = [m for m in _imports(path) if "reference" in m]
         assert not bad, f"{path.name} imports {bad}"
+
+
+def _absolute(path, node):
+    """The absolute module name of an ImportFrom in the file at ``path``."""
+    if not node.level:
+        return node.module or ""
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    base = parts[:len(parts) - node.level]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _private_kernels_uses(path, source=None):
+    """Private names of fastrnn.kernels that the file at ``path`` (or ``source`` as if it
+    were that file) imports or reaches into."""
+    tree = ast.parse(path.read_text() if source is None else source)
+    private, modules = [], set()          # modules: local names bound to kernels modules
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module = _absolute(path, node)
+            for a in node.names:
+                full = f"{module}.{a.name}"
+                if full.startswith("fastrnn.kernels"):
+                    if any(p.startswith("_") for p in full.split(".")[2:]):
+                        private.append(full)
+                    modules.add(a.asname or a.name)
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("fastrnn.kernels"):
+                    if any(p.startswith("_") for p in a.name.split(".")[2:]):
+                        private.append(a.name)
+                    modules.add(a.asname or a.name.split(".")[0])
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in modules and node.attr.startswith("_")
+                and not node.attr.startswith("__")):
+            private.append(f"{node.value.id}.{node.attr}")
+    return private
+
+
+def test_nothing_outside_the_kernels_uses_a_private_kernels_name():
+    root = PACKAGE.parent
+    files = [p for p in PACKAGE.rglob("*.py") if "kernels" not in p.relative_to(PACKAGE).parts]
+    files += [*(root / "asv_benchmarks").rglob("*.py"), *(root / "examples").rglob("*.py")]
+    assert len(files) > 20
+    bad = {str(p.relative_to(root)): uses for p in files if (uses := _private_kernels_uses(p))}
+    assert not bad, f"private fastrnn.kernels names used outside kernels/: {bad}"
+
+
+def test_the_private_kernels_check_sees_private_uses():
+    where = PACKAGE / "compat" / "minchar.py"       # relative imports resolve from here
+    for source in ("from ..kernels._blocks import scatter_add\n",
+                   "from ..kernels.stack import _pick\n",
+                   "from .. import kernels\nkernels._blocks\n",
+                   "from ..kernels import stack\nstack._pick(1)\n",
+                   "import fastrnn.kernels._math\n"):
+        assert _private_kernels_uses(where, source), source
+    assert not _private_kernels_uses(where, "from ..kernels.stack import step_packed\n"
+                                            "from .. import _jit\n_jit._blas_state\n")

@@ -41,7 +41,7 @@ import numpy as np
 
 from .. import kernels as K
 from .._jit import blas_single_threaded
-from ..kernels._blocks import scatter_add
+from ..kernels.linalg import scatter_add
 from . import _token_ids
 
 __all__ = [

@@ -34,8 +34,8 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 import numpy as np
 
 from .._jit import njit
-from ..kernels._math import exp, fmax, tanh
-from ..kernels.stack import CELL_CODES, _stack_step
+from ..kernels.scalar import exp, fmax, tanh
+from ..kernels.stack import CELL_CODES, step_packed
 from . import _token_ids
 
 __all__ = ["lossFun", "sample", "MinCharRNN", "main"]
@@ -199,7 +199,7 @@ def _sample(h, seed_ix, n, params, rng):
     cell = CELL_CODES["rnn_tanh"]
     ixes = []
     for _ in range(n):
-        _stack_step(tok, cell, table, w_ihT, w_hhT, b0, b_hh, dec_wT, dec_b, hb, c, gx, gh,
+        step_packed(tok, cell, table, w_ihT, w_hhT, b0, b_hh, dec_wT, dec_b, hb, c, gx, gh,
                     logits)
         e = np.exp(logits[0])
         p = e / np.sum(e)

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import kernels as K
 from .._jit import blas_single_threaded
-from ..kernels._blocks import linear_rows, matmul_rows, scatter_add
+from ..kernels.linalg import linear_rows, matmul_rows, scatter_add
 from . import _token_ids
 
 __all__ = ["RNNNumpy", "softmax", "train_with_sgd", "numpy_sdg_step"]

@@ -3,11 +3,17 @@
 numba's threads with single-threaded BLAS in each (``_blocks``), small ones run serially.
 
 Arrays are checked by the callers (``fastrnn.nn``): 2-D, one dtype, ids in range.
+
+For callers that manage BLAS threads and output buffers themselves (``fastrnn.compat``), the
+split products are public here too: ``linear_rows(a, bT, bias, out, threads)``,
+``matmul_rows(a, b, out, threads)`` (call them inside ``_jit.blas_single_threaded()``) and
+``threads_for(macs)``, the number of threads a product of that size is worth.
 """
 
 import numpy as np
 
 from . import _blocks
+from ._blocks import linear_rows, matmul_rows, threads_for  # noqa: F401  (public, see above)
 
 
 def linear_forward(x2, weight, bias):

@@ -3,6 +3,11 @@
 layer per token would cost more than the arithmetic. Single-threaded (B is tiny when
 sampling); weights come pre-transposed (``w_ihT``, ``w_hhT`` (L, H, G*H), ``dec_wT`` (H, V))
 so every product is a plain row-times-matrix.
+
+Public: ``stack_step`` (checked, transposes per call), and for callers that pack the weights
+once and own the workspaces (``fastrnn.nn.Sampler``, ``fastrnn.compat.minchar``) the compiled
+``step_packed`` and ``generate_packed``, which check nothing: the caller checks tokens, shapes
+and dtypes first (a token outside the table reads out of bounds).
 """
 
 import math
@@ -42,8 +47,11 @@ def _cell(cell, gx, gh, hrow, crow, H):
 
 
 @njit
-def _stack_step(tokens, cell, table, w_ihT, w_hhT, b_ih, b_hh, dec_wT, dec_b, h, c, gx, gh,
+def step_packed(tokens, cell, table, w_ihT, w_hhT, b_ih, b_hh, dec_wT, dec_b, h, c, gx, gh,
                 logits):
+    """One step on pre-transposed weights: tokens (B,) int64, table (V, G*H), w_ihT, w_hhT
+    (L, H, G*H), b_ih, b_hh (L, G*H), dec_wT (H, V), dec_b (V,); h, c (L, B, H) updated in
+    place; gx, gh (B, G*H) workspaces; logits (B, V) written."""
     L, B, H = h.shape
     for layer in range(L):
         if layer == 0:
@@ -70,7 +78,7 @@ def stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c):
     gx = np.empty((B, table.shape[1]), h.dtype)
     gh = np.empty_like(gx)
     logits = np.empty((B, dec_w.shape[0]), h.dtype)
-    _stack_step(tokens, int(cell), table,
+    step_packed(tokens, int(cell), table,
                 np.ascontiguousarray(w_ih.transpose(0, 2, 1)),
                 np.ascontiguousarray(w_hh.transpose(0, 2, 1)), b_ih, b_hh,
                 np.ascontiguousarray(dec_w.T), dec_b, h, c, gx, gh, logits)
@@ -107,13 +115,13 @@ def _pick(logits, temperature, top_k, argmax, u, probs):
 
 
 @njit
-def _generate(token, n, temperature, top_k, argmax, uniforms, cell, table, w_ihT, w_hhT, b_ih,
-              b_hh, dec_wT, dec_b, h, c, gx, gh, logits, probs, out):
+def generate_packed(token, n, temperature, top_k, argmax, uniforms, cell, table, w_ihT, w_hhT,
+                    b_ih, b_hh, dec_wT, dec_b, h, c, gx, gh, logits, probs, out):
     """Feed ``token``, then draw ``n`` tokens (each fed back) into out (n,); B = 1."""
     tok = np.empty(1, np.int64)
     tok[0] = token
     for i in range(n):
-        _stack_step(tok, cell, table, w_ihT, w_hhT, b_ih, b_hh, dec_wT, dec_b, h, c, gx, gh,
+        step_packed(tok, cell, table, w_ihT, w_hhT, b_ih, b_hh, dec_wT, dec_b, h, c, gx, gh,
                     logits)
         tok[0] = _pick(logits[0], temperature, top_k, argmax, uniforms[i], probs)
         out[i] = tok[0]

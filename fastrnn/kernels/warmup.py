@@ -1,14 +1,14 @@
 """Run every kernel once on tiny inputs so numba compiles (or loads from its cache) each
-signature the public API can reach."""
+signature the public API can reach (``fastrnn.warmup()``)."""
 
 import numpy as np
 
+from ..cells import random_problem, variants
+from . import _blocks, optim
+from .loss import softmax_cross_entropy
+
 
 def warmup(dtypes=("float32", "float64")):
-    from . import kernels as K
-    from .cells import random_problem, variants
-    from .kernels import _blocks
-
     calls = 0
     rule = _blocks.MIN_MACS_PER_THREAD
     for dtype in map(np.dtype, dtypes):
@@ -29,9 +29,8 @@ def warmup(dtypes=("float32", "float64")):
                 _blocks.MIN_MACS_PER_THREAD = rule
         logits = rng.uniform(-0.5, 0.5, (T, B, 5)).astype(dtype)
         targets = rng.integers(0, 5, (T, B))
-        K.softmax_cross_entropy(logits, targets)
-        K.softmax_cross_entropy(logits, targets, np.ones((T, B), bool))
+        softmax_cross_entropy(logits, targets)
+        softmax_cross_entropy(logits, targets, np.ones((T, B), bool))
         calls += 2
-    from .kernels import optim
     optim.warmup(dtypes)
     return calls + 1
