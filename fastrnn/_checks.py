@@ -347,3 +347,78 @@ def check_stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, 
         raise ValueError(f"tokens must lie in [0, V) = [0, {V}) (the rows of table), got "
                          f"values in [{lo}, {hi}]")
     return np.ascontiguousarray(tokens, dtype=np.int64)
+
+
+# ---------------------------------------------------------------- modules and the sampler (nn)
+
+def check_float_dtype(dtype):
+    """A dtype argument that must name float32 or float64; -> the ``np.dtype``."""
+    dt = np.dtype(dtype)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def check_recurrent(spec, input_size, hidden_size, num_layers, nonlinearity, dropout, truncate,
+                    init, inits):
+    """``nn.Recurrent``'s constructor arguments (``spec``: the cell's description)."""
+    if init not in inits:
+        raise ValueError(f"init must be one of {inits}, got {init!r}")
+    for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                    ("num_layers", num_layers)):
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    check_truncate(truncate)
+    if "nonlinearity" in spec.options:
+        check_nonlinearity(nonlinearity)
+
+
+def check_grad(name, g, shape, dtype):
+    """A gradient array of exactly ``shape`` and ``dtype`` (never cast silently)."""
+    if not isinstance(g, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(g).__name__}")
+    if g.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype} (the module's), got {g.dtype}")
+    check_shape(name, g, shape)
+    return g
+
+
+def check_ids(ids: np.ndarray, vocab: int) -> np.ndarray:
+    """Token ids (T, B) of an integer dtype, all in [0, vocab): checked before any gather."""
+    if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"token ids must be an integer numpy array, got "
+                        f"{getattr(ids, 'dtype', type(ids).__name__)}")
+    if ids.ndim != 2 or ids.size == 0:
+        raise ValueError(f"token ids must have shape (T, B) with T, B >= 1, got {ids.shape}")
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= vocab:
+        raise ValueError(f"token ids must lie in [0, {vocab}) (the vocabulary), got values in "
+                         f"[{lo}, {hi}]")
+    return ids
+
+
+def check_step_tokens(tokens, batch, vocab):
+    """``Sampler.step``'s tokens: ``batch`` integers in [0, vocab) -> int64 (batch,)."""
+    tokens = np.asarray(tokens)
+    if tokens.dtype.kind not in "iu":
+        raise TypeError(f"tokens must be integers, got dtype {tokens.dtype}")
+    tokens = tokens.astype(np.int64).reshape(-1)
+    if tokens.shape[0] != batch:
+        raise ValueError(f"expected {batch} tokens, got {tokens.shape[0]}")
+    if tokens.min() < 0 or tokens.max() >= vocab:
+        raise ValueError(f"tokens must lie in [0, {vocab}), got {tokens}")
+    return tokens
+
+
+def check_generate(token, n, temperature, vocab, batch):
+    """``Sampler.generate``'s arguments (a sampler of ``batch`` 1, ``vocab`` tokens)."""
+    if batch != 1:
+        raise ValueError("generate() needs a sampler with batch=1")
+    if not temperature > 0 or not np.isfinite(temperature):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    if not isinstance(token, (int, np.integer)) or not 0 <= token < vocab:
+        raise ValueError(f"token must be an int in [0, {vocab}), got {token!r}")

@@ -24,7 +24,9 @@ from . import cells
 from . import kernels as _kernels
 from . import reference as _reference
 from .kernels import linalg as _kernels_linalg
+from ._checks import check_ids
 from .reference import linalg as _reference_linalg
+from .sampler import Sampler
 
 # A recurrent state: h (num_layers, B, H), or (h, c) for the LSTM.
 State = Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]
@@ -36,13 +38,6 @@ def _backend(name):
     if name not in BACKENDS:
         raise ValueError(f"backend must be 'kernels' or 'reference', got {name!r}")
     return BACKENDS[name]
-
-
-def _dtype(dtype):
-    dt = np.dtype(dtype)
-    if dt not in ck.FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
 
 
 class Parameter:
@@ -125,7 +120,7 @@ class Embedding(Module):
         self.linalg = LINALG[backend]
         rng = np.random.default_rng(seed)
         self.weight = Parameter(rng.standard_normal((num_embeddings, embedding_dim))
-                                .astype(_dtype(dtype)))
+                                .astype(ck.check_float_dtype(dtype)))
 
     def forward(self, ids: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         ids = check_ids(ids, self.weight.data.shape[0])
@@ -133,7 +128,7 @@ class Embedding(Module):
 
     def backward(self, dout: np.ndarray, ids: np.ndarray) -> None:
         D = self.weight.data.shape[1]
-        _check_grad("dout", dout, ids.shape + (D,), self.weight.data.dtype)
+        ck.check_grad("dout", dout, ids.shape + (D,), self.weight.data.dtype)
         self.linalg.scatter_add(ids, dout, self.weight.grad)  # rows checked: no stray index
         return None
 
@@ -152,7 +147,7 @@ class Linear(Module):
         _backend(backend)
         self.linalg = LINALG[backend]
         rng = np.random.default_rng(seed)
-        dt = _dtype(dtype)
+        dt = ck.check_float_dtype(dtype)
         bound = 1 / np.sqrt(in_features) if init == "pytorch" else 0.08
         self.weight = Parameter(init_uniform(rng, (out_features, in_features), bound, dt))
         self.bias = Parameter(init_uniform(rng, (out_features,), bound, dt))
@@ -173,36 +168,12 @@ class Linear(Module):
         if not isinstance(dout, np.ndarray) or dout.size != x2.shape[0] * n_out:
             raise ValueError(f"dout must have shape (..., {n_out}) with the forward input's "
                              f"{x2.shape[0]} rows, got {getattr(dout, 'shape', dout)!r}")
-        _check_grad("dout", dout, dout.shape[:-1] + (n_out,), self.weight.data.dtype)
+        ck.check_grad("dout", dout, dout.shape[:-1] + (n_out,), self.weight.data.dtype)
         d2 = np.ascontiguousarray(dout).reshape(-1, n_out)
         dx, dW, db = self.linalg.linear_backward(d2, x2, self.weight.data)
         self.weight.grad += dW
         self.bias.grad += db
         return dx.reshape(dout.shape[:-1] + (n_in,))
-
-
-def _check_grad(name, g, shape, dtype):
-    """A gradient array of exactly ``shape`` and ``dtype`` (never cast silently)."""
-    if not isinstance(g, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(g).__name__}")
-    if g.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {dtype} (the module's), got {g.dtype}")
-    ck.check_shape(name, g, shape)
-    return g
-
-
-def check_ids(ids: np.ndarray, vocab: int) -> np.ndarray:
-    """Token ids (T, B) of an integer dtype, all in [0, vocab): checked before any gather."""
-    if not isinstance(ids, np.ndarray) or not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"token ids must be an integer numpy array, got "
-                        f"{getattr(ids, 'dtype', type(ids).__name__)}")
-    if ids.ndim != 2 or ids.size == 0:
-        raise ValueError(f"token ids must have shape (T, B) with T, B >= 1, got {ids.shape}")
-    lo, hi = int(ids.min()), int(ids.max())
-    if lo < 0 or hi >= vocab:
-        raise ValueError(f"token ids must lie in [0, {vocab}) (the vocabulary), got values in "
-                         f"[{lo}, {hi}]")
-    return ids
 
 
 class _LayerCache(NamedTuple):
@@ -263,21 +234,12 @@ class Recurrent(Module):
                  forget_bias: Optional[float] = 1.0, dtype: DTypeLike = np.float32,
                  seed: int = 0, backend: str = "kernels") -> None:
         spec = cells.get(cell)
-        if init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {init!r}")
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
-                        ("num_layers", num_layers)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        ck.check_truncate(truncate)
-        if "nonlinearity" in spec.options:
-            ck.check_nonlinearity(nonlinearity)
+        ck.check_recurrent(spec, input_size, hidden_size, num_layers, nonlinearity, dropout,
+                           truncate, init, INITS)
         self.cell, self.hidden_size, self.num_layers = cell, hidden_size, num_layers
         self.input_size, self.nonlinearity, self.dropout = input_size, nonlinearity, dropout
         self.batch_first, self.truncate, self.token_input = batch_first, truncate, token_input
-        self.dtype = _dtype(dtype)
+        self.dtype = ck.check_float_dtype(dtype)
         _backend(backend)
         self.spec, self.fns = spec, spec.functions(backend)
         self.linalg = LINALG[backend]
@@ -561,87 +523,6 @@ class CharRNN(Module):
     def sampler(self, batch: int = 1) -> Sampler:
         """A ``Sampler`` holding this model's current weights, packed for one-call steps."""
         return Sampler(self, batch)
-
-
-class Sampler:
-    """Steps a ``CharRNN`` one token at a time: every layer and the decoder in ONE compiled
-    call (``fastrnn.kernels.stack``), weights packed once, no allocation but the output.
-    The weights are copied when the sampler is made: make a new one after training more."""
-
-    def __init__(self, model: CharRNN, batch: int = 1) -> None:
-        from .kernels import stack
-        rnn, dt = model.rnn, model.dtype
-        L, H, G = rnn.num_layers, rnn.hidden_size, rnn.spec.gates
-        self._step = stack.step_packed
-        self.cell = stack.CELL_CODES[cells.label(rnn.spec, rnn._kw())]
-        self.vocab_size = model.vocab_size
-        self.table = np.ascontiguousarray(rnn._table())                      # (V, G*H)
-        w_ihT = np.zeros((L, H, G * H), dt)
-        self.b_ih = np.zeros((L, G * H), dt)
-        for layer in range(1, L):
-            w_ihT[layer] = rnn.layer_params(layer)[0].data.T
-            self.b_ih[layer] = rnn.layer_params(layer)[2].data
-        self.w_ihT = w_ihT
-        self.w_hhT = np.ascontiguousarray(np.stack([rnn.layer_params(layer)[1].data.T
-                                                    for layer in range(L)]))
-        self.b_hh = np.stack([rnn.layer_params(layer)[3].data for layer in range(L)])
-        self.dec_wT = np.ascontiguousarray(model.decoder.weight.data.T)        # (H, V)
-        self.dec_b = model.decoder.bias.data.copy()
-        self.lstm = rnn.spec.n_states == 2
-        self.h = np.zeros((L, batch, H), dt)
-        self.c = np.zeros((L, batch, H), dt)
-        init = rnn.initial_state(batch)
-        self.set_state(init)
-        self.gx = np.empty((batch, G * H), dt)
-        self.gh = np.empty((batch, G * H), dt)
-        self.logits = np.empty((batch, model.vocab_size), dt)
-
-    def set_state(self, state: State) -> None:
-        states = state if self.lstm else (state,)
-        for dst, src in zip((self.h, self.c), states):
-            if np.shape(src) != dst.shape:
-                raise ValueError(f"state must have shape {dst.shape}, got {np.shape(src)}")
-            dst[...] = src
-
-    def state(self) -> State:
-        return (self.h.copy(), self.c.copy()) if self.lstm else self.h.copy()
-
-    def generate(self, token: int, n: int, temperature: float = 1.0, top_k: int = 0,
-                 argmax: bool = False, rng: Optional[np.random.Generator] = None
-                 ) -> np.ndarray:
-        """Feed ``token``, then draw ``n`` tokens, each fed back, in ONE compiled call
-        (B must be 1). -> int64 array (n,). ``rng``: a numpy Generator (default: fresh)."""
-        from .kernels import stack
-        if self.h.shape[1] != 1:
-            raise ValueError("generate() needs a sampler with batch=1")
-        if not temperature > 0 or not np.isfinite(temperature):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-            raise ValueError(f"n must be an int >= 0, got {n!r}")
-        if not isinstance(token, (int, np.integer)) or not 0 <= token < self.vocab_size:
-            raise ValueError(f"token must be an int in [0, {self.vocab_size}), got {token!r}")
-        rng = np.random.default_rng() if rng is None else rng
-        out = np.empty(n, np.int64)
-        probs = np.empty(self.vocab_size, np.float64)
-        stack.generate_packed(int(token), n, float(temperature), int(top_k or 0), bool(argmax),
-                              rng.random(n), self.cell, self.table, self.w_ihT, self.w_hhT,
-                              self.b_ih, self.b_hh, self.dec_wT, self.dec_b, self.h, self.c,
-                              self.gx, self.gh, self.logits, probs, out)
-        return out
-
-    def step(self, tokens: ArrayLike) -> np.ndarray:
-        """tokens (B,) ints -> logits (B, V) of the next token (a new array)."""
-        tokens = np.asarray(tokens)
-        if tokens.dtype.kind not in "iu":
-            raise TypeError(f"tokens must be integers, got dtype {tokens.dtype}")
-        tokens = tokens.astype(np.int64).reshape(-1)
-        if tokens.shape[0] != self.h.shape[1]:
-            raise ValueError(f"expected {self.h.shape[1]} tokens, got {tokens.shape[0]}")
-        if tokens.min() < 0 or tokens.max() >= self.vocab_size:
-            raise ValueError(f"tokens must lie in [0, {self.vocab_size}), got {tokens}")
-        self._step(tokens, self.cell, self.table, self.w_ihT, self.w_hhT, self.b_ih, self.b_hh,
-                   self.dec_wT, self.dec_b, self.h, self.c, self.gx, self.gh, self.logits)
-        return self.logits.copy()
 
 
 # ---------------------------------------------------------------- PyTorch interchange
