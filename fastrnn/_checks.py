@@ -5,6 +5,8 @@ value) whose message names the argument, what was expected and what was given, s
 bad input ever reaches a compiled kernel.
 """
 
+import math
+import numbers
 import os
 
 import numpy as np
@@ -422,3 +424,102 @@ def check_generate(token, n, temperature, vocab, batch):
         raise ValueError(f"n must be an int >= 0, got {n!r}")
     if not isinstance(token, (int, np.integer)) or not 0 <= token < vocab:
         raise ValueError(f"token must be an int in [0, {vocab}), got {token!r}")
+
+
+# ---------------------------------------------------------------- optimizers, clipping, schedules
+
+def check_real(name, value, lo=None, hi=None, hi_open=False, allow_inf=False):
+    """A real number (not bool) in [lo, hi] (or [lo, hi) with ``hi_open``); returns a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name} must be a number, got NaN")
+    if math.isinf(value) and not allow_inf:
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    if lo is not None and value < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {value}")
+    if hi is not None and (value >= hi if hi_open else value > hi):
+        raise ValueError(f"{name} must be {'<' if hi_open else '<='} {hi}, got {value}")
+    return value
+
+
+def check_int(name, value, lo):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {value}")
+    return int(value)
+
+
+def check_flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_param_data(where, data):
+    if not isinstance(data, np.ndarray):
+        raise TypeError(f"{where}.data must be a numpy array, got {type(data).__name__}")
+    if data.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{where}.data must have dtype float32 or float64, got {data.dtype}")
+    if not data.flags.c_contiguous or not data.flags.writeable:
+        raise ValueError(f"{where}.data must be a C-contiguous, writeable array (it is "
+                         "updated in place)")
+
+
+def param_list(params, what):
+    """``params`` as a list: an iterable of parameters or a single parameter."""
+    if hasattr(params, "data") and hasattr(params, "grad"):
+        return [params]
+    if isinstance(params, np.ndarray):
+        raise TypeError(f"{what} takes parameters (objects with .data and .grad arrays), "
+                        "not a numpy array")
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(f"{what} takes an iterable of parameters (objects with .data and "
+                        f".grad arrays), got {type(params).__name__}") from None
+    for i, p in enumerate(params):
+        if not (hasattr(p, "data") and hasattr(p, "grad")):
+            raise TypeError(f"params[{i}] must have .data and .grad attributes (like "
+                            f"fastrnn.nn.Parameter), got {type(p).__name__}")
+    return params
+
+
+def check_params(params, what):
+    """-> (list of parameters, dtype): non-empty, no duplicates, one float dtype."""
+    params = param_list(params, what)
+    if not params:
+        raise ValueError(f"{what} got an empty parameter list: there is nothing to optimize")
+    seen = {}
+    for i, p in enumerate(params):
+        if id(p) in seen:
+            raise ValueError(f"params[{i}] is the same parameter as params[{seen[id(p)]}]; "
+                             "each parameter may appear once")
+        seen[id(p)] = i
+        check_param_data(f"params[{i}]", p.data)
+    dtype = params[0].data.dtype
+    for i, p in enumerate(params):
+        if p.data.dtype != dtype:
+            raise TypeError(f"params[{i}].data has dtype {p.data.dtype} but params[0].data has "
+                            f"dtype {dtype}: all parameters of one optimizer must share one "
+                            "dtype (float32 or float64)")
+    return params, dtype
+
+
+def check_grads(params, what):
+    """The non-None gradients of ``params`` (checked: float arrays updated in place)."""
+    grads = []
+    for i, p in enumerate(param_list(params, what)):
+        g = p.grad
+        if g is None:
+            continue
+        if not isinstance(g, np.ndarray) or g.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"params[{i}].grad must be a float32 or float64 numpy array, got "
+                            f"{getattr(g, 'dtype', type(g).__name__)}")
+        if not g.flags.c_contiguous or not g.flags.writeable:
+            raise ValueError(f"params[{i}].grad must be a C-contiguous, writeable array (it is "
+                             "clipped in place)")
+        grads.append(g)
+    return grads
