@@ -84,8 +84,9 @@ def rel_err(a, b):
 
 
 def random_cell(mod, name, T=3, B=2, D=4, H=5, dtype=np.float64):
-    """A small random problem for one cell of a backend: cell, x, states, params."""
+    """A small random problem for one cell of a backend (``fastrnn.cells.random_problem``,
+    weights in +-0.5): cell, x, states, params."""
     cell = Cell(name, mod)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(T, B, D)).astype(dtype)
-    return cell, x, cell.states(rng, B, H, dtype), cell.params(rng, D, H, dtype)
+    spec = VARIANTS[name][0]
+    x, states, params, _ = cells.random_problem(spec, T, B, D, H, dtype, seed=0, scale=0.5)
+    return cell, x, states, params
