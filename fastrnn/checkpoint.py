@@ -30,12 +30,13 @@ import math
 import os
 import re
 import stat
-import tempfile
 import warnings
 import zipfile
 from typing import NamedTuple
 
 import numpy as np
+
+from . import _files, cells
 
 FORMAT = "fastrnn-checkpoint"
 VERSION = 2
@@ -104,34 +105,12 @@ def save(path, tree):
     text = json.dumps({"format": FORMAT, "version": VERSION, "tree": skeleton})
     arrays[_TREE] = np.array(text)
     arrays[_CHECKSUM] = np.array("blake2b:" + _digest(text.encode("utf-8")))
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with _files.replacing(path) as f:
             np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes 0600; a checkpoint is a normal file
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise OSError(e.errno, f"could not write checkpoint {path}: {e.strerror}; "
-                          "the previous checkpoint (if any) is intact") from e
-        raise
-    try:                                  # make the rename durable
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    except OSError as e:
+        raise OSError(e.errno, f"could not write checkpoint {path}: {e.strerror}; "
+                      "the previous checkpoint (if any) is intact") from e
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -414,8 +393,7 @@ _RUN_KEYS = {"config": dict, "vocab": dict, "model": dict, "optimizer": dict,
 def model_shapes(cell, hidden, layers, vocab_size):
     """{name: shape} of the tensors of ``fastrnn.nn.CharRNN(vocab_size, hidden, layers, cell)``
     (its ``state_dict``), computed without building it."""
-    from .cells import CELLS
-    G, H, V = CELLS[cell].gates, hidden, vocab_size
+    G, H, V = cells.CELLS[cell].gates, hidden, vocab_size
     shapes = {}
     for layer in range(layers):
         shapes[f"rnn.weight_ih_l{layer}"] = (G * H, V if layer == 0 else H)
@@ -445,7 +423,7 @@ def _check_run(specs):
     unknown = sorted(set(cfg) - fields)
     if unknown:
         raise ValueError(f"its config has unknown settings {unknown}")
-    checks = {"cell": lambda v: v in ("lstm", "gru", "rnn"),
+    checks = {"cell": lambda v: v in cells.NAMES,
               "mode": lambda v: v in ("char", "byte"),
               "dtype": lambda v: v in ("float32", "float64"),
               "hidden": lambda v: type(v) is int and v >= 1,
@@ -479,7 +457,7 @@ def _check_run(specs):
         if isinstance(s, ArraySpec) and (s.shape not in shapes or s.dtype != dtype):
             raise ValueError(f"optimizer state {k} is {s.shape} {s.dtype}, not the shape of a "
                              "model tensor")
-    n_states = 2 if cfg["cell"] == "lstm" else 1
+    n_states = cells.get(cfg["cell"]).n_states
     if specs["hidden"] is not None:
         h = specs["hidden"]
         shape = (cfg["layers"], cfg["batch"], cfg["hidden"])

@@ -277,24 +277,6 @@ def _given_options(parser, args, argv):
     return {k for k, v in vars(given).items() if v is not absent}
 
 
-def _check_run_dir(out, resume, overwrite):
-    """A new run must not silently replace the checkpoint of another one in ``out``."""
-    from .train import CHECKPOINT, lock_run_dir
-    if out is None or overwrite:
-        return
-    existing = os.path.join(out, CHECKPOINT)
-    if not os.path.exists(existing):
-        return
-    if resume is not None and os.path.abspath(resume) == os.path.abspath(existing):
-        return                                     # continuing that very run
-    lock = lock_run_dir(out)                       # a run in progress there: say that first
-    if lock is not None:
-        lock.close()
-    raise ValueError(f"{out} already holds a trained model ({existing}): continue it with "
-                     f"--resume {out}, or start a new run over it with --overwrite (which "
-                     "replaces its checkpoint and log), or choose another --out")
-
-
 def _budget_steps(cfg, batches_per_epoch):
     """The step the budget ends at (steps/epochs), or None for a time budget alone."""
     ends = [cfg.steps] if cfg.steps is not None else []
@@ -304,7 +286,7 @@ def _budget_steps(cfg, batches_per_epoch):
 
 
 def _train(parser, args, argv):
-    from . import train
+    from . import rundir, train
     if args.steps is None and args.epochs is None and args.time is None:
         args.epochs = 10.0
     if args.plot:                                   # optional dependencies: before any work
@@ -323,21 +305,11 @@ def _train(parser, args, argv):
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, dtype=args.dtype,
         seed=args.seed, out=args.out)
     if args.resume:
-        # settings not given on the command line come from the checkpoint being resumed
-        from .checkpoint import load_run
-        from .sample import resolve
-        args.resume = resolve(args.resume)
-        saved = load_run(args.resume)["config"]
+        args.resume = rundir.resolve(args.resume)
         given = _given_options(parser, args, argv)
-        for key in fields:
-            if key in ("steps", "epochs", "time", "out"):          # budgets are per run
-                continue
-            if ("byte" if key == "mode" else key) not in given:
-                # older checkpoints: the split they were trained with
-                fields[key] = saved.get(key, {"val_split": "streams"}.get(key, fields[key]))
-        if args.out is None:
-            fields["out"] = os.path.dirname(os.path.abspath(args.resume))
-    _check_run_dir(fields["out"], args.resume, args.overwrite)
+        fields = rundir.resumed_settings(fields, args.resume,
+                                         {"mode" if k == "byte" else k for k in given})
+    rundir.check_new_run(fields["out"], args.resume, args.overwrite)
     cfg = train.TrainConfig(**fields)
     from .dist import world
     with world().abort_on_error("fastrnn train"):  # under MPI: an error on one rank ends all

@@ -13,31 +13,11 @@ import numpy as np
 from . import checkpoint as ckpt
 from . import data as data_mod
 from . import nn
-from .train import BEST, CHECKPOINT, TrainConfig, build_model
+from .rundir import resolve  # noqa: F401  (sample.resolve)
+from .train import TrainConfig, build_model
 
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-def resolve(path: PathLike, best: bool = False) -> PathLike:
-    """A checkpoint file, or a run directory holding one (e.g. ``runs/latest``): its last
-    checkpoint, or with ``best=True`` its best one (lowest held-out loss, ``best.npz``) when
-    it has one."""
-    if os.path.isdir(path):
-        if best and os.path.exists(os.path.join(path, BEST)):
-            return os.path.join(path, BEST)
-        inner = os.path.join(path, CHECKPOINT)
-        if not os.path.exists(inner):
-            raise FileNotFoundError(f"{path} is a directory without a {CHECKPOINT}")
-        return inner
-    if os.path.isfile(path):                       # a regular file: is it a zip (.npz) at all?
-        with open(path, "rb") as f:
-            magic = f.read(4)
-        if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
-            raise ckpt.CheckpointError(
-                f"{path} is not a fastrnn checkpoint (fastrnn train writes them as .npz files, "
-                f"e.g. runs/NAME/{CHECKPOINT}; give that file or its run directory)")
-    return path
 
 
 def load_model(path: PathLike,

@@ -258,7 +258,8 @@ def export(checkpoint, out, format=None):
     state = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
     meta = {"format": EXPORT_FORMAT, "config": config, "vocab": vocab.to_json(),
             "dtype": cfg["dtype"], "step": tree["step"]}
-    tmp = f"{out}.tmp-{os.getpid()}"
+    from . import _files
+    tmp = _files.temp_name(out)                    # the one temporary-name scheme
     try:
         if format == "torch":
             torch = _torch()

@@ -50,7 +50,6 @@
 
 import copy
 import dataclasses
-import glob
 import json
 import math
 import os
@@ -62,9 +61,10 @@ import numpy as np
 from . import _checks as ck
 from . import checkpoint as ckpt
 from . import data as data_mod
-from . import cells, dist, nn, optim
+from . import _files, cells, dist, nn, optim
+from .rundir import (BEST, CHECKPOINT, LOCK, RunLockedError,  # noqa: F401  (train.X names)
+                     lock_run_dir, remove_stale_temps, update_latest_link)
 
-CHECKPOINT = "checkpoint.npz"
 
 
 @dataclasses.dataclass
@@ -157,7 +157,6 @@ SCHEDULES = ("cosine", "linear", "none", "step")
 EVAL_SHARE = 0.02        # periodic evaluations take at most this share of the run (the
                          # final full one adds ~0.1-1% on a 1 MB corpus)
 EVAL_MIN_INTERVAL = 10.0 # s between two evaluations (by wall time), at least
-BEST = "best.npz"
 REPLAN_EVERY = 10        # steps between re-estimates of a time budget's last step
 REPLAN_FIRST = 20        # ... after re-estimating at each of the first steps of a run
 GUESS_STEPS = 1000       # the last step of a time budget before any step was timed
@@ -165,92 +164,6 @@ GUESS_STEPS = 1000       # the last step of a time budget before any step was ti
 
 # The parts of the config that fix the model; a resumed run must agree on these.
 MODEL_KEYS = ("mode", "cell", "hidden", "layers", "dtype")
-
-
-LOCK = ".lock"
-
-
-class RunLockedError(OSError):
-    """The run directory is in use by another trainer (its lock file is held)."""
-
-
-def lock_run_dir(out):
-    """Takes the exclusive lock of run directory ``out`` (``flock`` on ``out/.lock``, released
-    by the OS when the process ends, so a crashed run never leaves a stale lock) and returns
-    the open lock file; close it to release. Raises ``RunLockedError`` if another process
-    holds it, ``OSError`` naming the directory if it cannot be written."""
-    try:
-        import fcntl
-    except ImportError:                        # not POSIX: no lock
-        return None
-    path = os.path.join(out, LOCK)
-    try:
-        f = open(path, "a+")
-    except OSError as e:
-        raise type(e)(e.errno, f"cannot write to the run directory {out} ({e.strerror}); "
-                      "choose another --out or fix its permissions") from None
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.seek(0)
-        holder = f.read().strip() or "?"
-        f.close()
-        raise RunLockedError(f"the run directory {out} is in use by another fastrnn train "
-                             f"(pid {holder}); wait for it to finish or choose another --out")
-    f.seek(0)
-    f.truncate()
-    f.write(f"{os.getpid()}\n")
-    f.flush()
-    return f
-
-
-def _copy_atomic(src, dst):
-    """``dst`` becomes a copy of ``src`` (readers see the old file or the whole new one)."""
-    import shutil
-    import tempfile
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(dst))
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def update_latest_link(out):
-    """Points ``<parent of out>/latest`` at the run directory ``out`` (best effort). Replaces
-    only fastrnn's own link (a symlink to an absolute path in the same parent, as this
-    function makes), never a user's file, directory or other link. -> None, or what went
-    wrong (to report)."""
-    run = os.path.abspath(out)
-    parent = os.path.dirname(run)
-    latest = os.path.join(parent, "latest")
-    if os.path.lexists(latest):
-        try:
-            target = os.readlink(latest) if os.path.islink(latest) else None
-        except OSError:
-            target = None
-        if target is None or not os.path.isabs(target) or os.path.dirname(target) != parent:
-            return f"{latest} is not fastrnn's link to its latest run: left as it is"
-        if target == run:
-            return None
-    tmp = os.path.join(parent, f".latest.{os.getpid()}.tmp")
-    try:
-        if os.path.islink(tmp):
-            os.unlink(tmp)
-        os.symlink(run, tmp)
-        os.replace(tmp, latest)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        return f"could not update the link {latest}: {e}"
-    return None
 
 
 def build_model(cfg, vocab_size):
@@ -518,7 +431,7 @@ class Trainer:
             return
         ckpt.save(path or self.checkpoint_path, tree)
         if path is None and self.best is not None and self.best["step"] == self.step:
-            _copy_atomic(self.checkpoint_path, self.best_path)
+            _files.copy_atomic(self.checkpoint_path, self.best_path)
         if not link:
             return
         problem = update_latest_link(self.out)
@@ -730,15 +643,6 @@ class Trainer:
     def _weights_finite(self):
         return all(np.isfinite(p.data).all() for p in self.params)
 
-    def _remove_stale_temps(self):
-        """Temporary files of checkpoint writes that a crash (kill -9) interrupted; only
-        called with the run directory locked, so no other writer owns them."""
-        for tmp in glob.glob(os.path.join(glob.escape(self.out), ".tmp-*.npz")):
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
     def run(self):
         """Trains within the budget -> status: "done", "interrupted" (signal; checkpoint
         saved), "diverged" (non-finite loss), "save_failed" (the final checkpoint could not be
@@ -746,7 +650,7 @@ class Trainer:
         lock = lock_run_dir(self.out) if self.world.is_root else None
         try:
             if self.world.is_root:
-                self._remove_stale_temps()
+                remove_stale_temps(self.out)
             return self._run()
         finally:
             if lock is not None:

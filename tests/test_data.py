@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from fastrnn import data as D
+from fastrnn import _files
+from fastrnn.data import cache as D
 from fastrnn.data import StreamBatcher, Vocab, default_corpus_path, load_corpus
 
 TEXT = "héllo wörld — 日本 🚀\n"          # 1-, 2-, 3- and 4-byte UTF-8 characters
@@ -24,7 +25,7 @@ def write(path, content):
 
 
 def count_calls(monkeypatch, name):
-    """Wrap ``fastrnn.data.<name>`` and return the list its calls are appended to."""
+    """Wrap ``fastrnn.data.cache.<name>`` and return the list its calls are appended to."""
     calls, real = [], getattr(D, name)
 
     def wrapper(*args, **kwargs):
@@ -243,17 +244,17 @@ def test_crash_before_meta_leaves_no_valid_cache(tmp_path, monkeypatch):
     load_corpus(p, progress=False)
     st = os.stat(p)
     write(p, "new words!\n" * 7)
-    real_write = D._atomic_write
+    real_write = _files.atomic_write
 
     def dying_write(path, data):
         if path.endswith("meta.json"):
             raise KeyboardInterrupt("killed")
         return real_write(path, data)
 
-    monkeypatch.setattr(D, "_atomic_write", dying_write)
+    monkeypatch.setattr(_files, "atomic_write", dying_write)
     with pytest.raises(KeyboardInterrupt):
         load_corpus(p, progress=False)
-    monkeypatch.setattr(D, "_atomic_write", real_write)
+    monkeypatch.setattr(_files, "atomic_write", real_write)
     write(p, "old text\n" * 5)
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
     c = load_corpus(p, progress=False)

@@ -149,7 +149,7 @@ def test_unreadable_corpus(capsys, tmp_path, monkeypatch):
 
     def denied(path, *args, **kwargs):
         raise PermissionError(13, "Permission denied", path)
-    monkeypatch.setattr(D, "open", denied, raising=False)
+    monkeypatch.setattr(D.cache, "open", denied, raising=False)     # where the corpus is read
     code, err = main(capsys, "train", p, "--steps", 1, "--out", tmp_path / "run")
     assert code == 2 and "is not readable (permission denied)" in err, err
     assert not (tmp_path / "run").exists()
