@@ -25,7 +25,10 @@ def banner(trainer):
     if cfg.time is not None:
         budget.append(f"{cfg.time:g} s")
     lines = [
-        f"model: {cfg.cell} {cfg.layers} x {cfg.hidden}, {n_params:,} parameters, {cfg.dtype}",
+        f"model: {cfg.cell} {cfg.layers} x {cfg.hidden}"
+        + (f", dropout {cfg.dropout:g}" if cfg.dropout else "")
+        + f", {n_params:,} parameters, {cfg.dtype}"
+        + (f" ({trainer.model_choice})" if getattr(trainer, "model_choice", None) else ""),
         f"data: {corpus}: {len(trainer.corpus.ids):,} tokens, vocabulary {trainer.vocab.size} "
         f"{'characters' if cfg.mode == 'char' else 'bytes'}; batch {cfg.batch} x seq {cfg.seq}, "
         f"{per_epoch:,} steps per epoch{val}",

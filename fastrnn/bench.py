@@ -428,7 +428,7 @@ def run_quality(seconds=60.0, use_torch=False, threads=None, corpus=None, progre
     out = tempfile.mkdtemp(prefix="fastrnn-quality-")
     try:
         cfg = train.TrainConfig(corpus=path, time=seconds, val_fraction=QUALITY_VAL_FRACTION,
-                                out=os.path.join(out, "run"))
+                                out=os.path.join(out, "run"), auto_model=True)
         t = train.Trainer(cfg, progress=False, log=lambda *a, **k: None)
         if progress:
             progress(f"fastrnn train --time {seconds:g} (defaults: {t.describe()}) on "

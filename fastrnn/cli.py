@@ -304,6 +304,9 @@ def _train(parser, args, argv):
         eval_batches=args.eval_batches, on_nan=args.on_nan, nan_retries=args.nan_retries,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, dtype=args.dtype,
         seed=args.seed, out=args.out)
+    if args.time is not None and not args.resume:  # the model fits the time (README)
+        fields["auto_model"] = not {"hidden", "layers", "dropout"} & _given_options(
+            parser, args, argv)
     if args.resume:
         args.resume = rundir.resolve(args.resume)
         given = _given_options(parser, args, argv)

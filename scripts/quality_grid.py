@@ -70,11 +70,12 @@ GRIDS = {
         "t100_adam": dict(seq=100, optimizer="adam", lr=5e-3),
         "d0.1_adam": dict(dropout=0.1, optimizer="adam", lr=5e-3),
     },
-    "s600": {
-        "base": {},
-        "d0.2": dict(dropout=0.2),
-        "h256_d0.2": dict(hidden=256, dropout=0.2),
-        "const": dict(sched="const", warmup=0.0),
+    "s600": {                     # around the S=60 winner (RMSprop, peak 8e-3, cosine)
+        "lr8e-3": dict(lr=8e-3),
+        "d0.2_lr8e-3": dict(dropout=0.2, lr=8e-3),
+        "1x256_lr8e-3": dict(hidden=256, layers=1, lr=8e-3),
+        "h256_d0.2_lr8e-3": dict(hidden=256, dropout=0.2, lr=8e-3),
+        "h256_d0.4_lr8e-3": dict(hidden=256, dropout=0.4, lr=8e-3),
     },
 }
 

@@ -192,3 +192,35 @@ def test_signal_saves_a_checkpoint_and_resume_continues(corpus, tmp_path, sig):
     r = run_cli("train", "--resume", out, "--steps", tree["step"] + 3, "--no-progress")
     assert r.returncode == 0, r.stderr
     assert ckpt.load(out / "checkpoint.npz")["step"] == tree["step"] + 3
+
+
+def test_a_time_budget_picks_the_model_size(corpus, tmp_path, capsys):
+    """`--time S` without --hidden/--layers/--dropout: the 2x128 LSTM while it would read the
+    training text at most OVERFIT_PASSES times in S seconds, else 2x256 with dropout 0.2; the
+    first line says what was chosen and why; given sizes and resumed runs are left alone."""
+    from fastrnn import cli
+
+    def first_line(*args):
+        code = cli.main(["train", str(corpus), "--steps", "1", "--batch", "4", "--seq", "8",
+                         "--no-progress", *map(str, args)])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        return out.splitlines()[0]
+
+    big = tmp_path / "big"
+    line = first_line("--time", 600, "--out", big)
+    assert line.startswith("model: lstm 2 x 256, dropout 0.2,") and "and overfit" in line
+    assert "chosen for --time 600 s" in line
+    config = ckpt.load_run(big / "checkpoint.npz")["config"]
+    assert (config["hidden"], config["layers"], config["dropout"]) == (256, 2, 0.2)
+    line = first_line("--time", 1, "--out", tmp_path / "short")       # ~2 passes: the default
+    assert line.startswith("model: lstm 2 x 128,") and "chosen for --time 1 s" in line
+    assert "overfit" not in line
+    line = first_line("--time", 600, "--hidden", 16, "--out", tmp_path / "given")
+    assert line.startswith("model: lstm 2 x 16,") and "chosen" not in line
+    assert cli.main(["train", "--resume", str(big), "--time", "1", "--steps", "2",
+                     "--no-progress"]) == 0                             # resumed: as it was
+    assert ckpt.load_run(big / "checkpoint.npz")["config"]["hidden"] == 256
+    assert train.model_for_time(10, 62_000 * 10 // train.OVERFIT_PASSES)[0] == {}
+    assert train.model_for_time(10, 62_000 * 10 // train.OVERFIT_PASSES - 1)[0] == \
+        train.LARGE_MODEL
