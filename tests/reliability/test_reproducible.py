@@ -228,27 +228,28 @@ def test_fifty_interrupted_and_resumed_processes(big_corpus, tmp_path):
     full = tmp_path / "full"
     p = start(full)
     t0 = time.time()
-    assert p.wait(timeout=600) == 0, p.stderr.read()
+    assert p.communicate(timeout=600) and p.returncode == 0
     rest = time.time() - t0                    # how long a run goes on after its first save
     want = full_state(ckpt.load_run(full / "checkpoint.npz"))
     rng = random.Random(50)
     sigs = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
-    interrupted = 0
-    for i in range(50):
+    interrupted = i = 0
+    while interrupted < 50:                    # a signal after the last save stops nothing
+        i += 1
+        assert i <= 80, f"only {interrupted} of {i - 1} runs were interrupted before the end"
         out = tmp_path / f"r{i}"
         sig = sigs[i % 3]
         p = start(out)
-        time.sleep(rng.uniform(0, 0.9 * rest))
+        time.sleep(rng.uniform(0, 0.7 * rest))
         p.send_signal(sig)
         p.communicate(timeout=600)
-        if p.returncode != 0:                  # interrupted (130) or killed (-9): resume it
+        if ckpt.load_run(out / "checkpoint.npz")["step"] < steps:   # stopped early: resume
             interrupted += 1
             r = cli("train", "--resume", out, "--steps", steps, "--no-progress")
             assert r.returncode == 0, (i, r.stderr)
         assert_same_state(full_state(ckpt.load_run(out / "checkpoint.npz")), want,
                           f"run {i} ({signal.Signals(sig).name})")
         shutil.rmtree(out)
-    assert interrupted >= 45, interrupted      # the signal came before the end, nearly always
 
 
 def test_the_run_that_compiles_the_kernels_equals_the_runs_that_load_them(big_corpus,
