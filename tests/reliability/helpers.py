@@ -53,3 +53,15 @@ def same_weights(a, b):
         np.testing.assert_array_equal(a["model"][k], b["model"][k], err_msg=k)
     for x, y in zip(a["hidden"] or [], b["hidden"] or []):
         np.testing.assert_array_equal(x, y)
+
+
+def main(capsys, *args):
+    """fastrnn in-process -> (exit code, stdout, stderr)."""
+    from fastrnn import cli
+    try:
+        code = cli.main([str(a) for a in args])
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err

@@ -16,22 +16,11 @@ import numpy as np
 import pytest
 
 from fastrnn import checkpoint as ckpt
-from fastrnn import cli, sample, train
-from reliability.helpers import files_under, tiny_cfg
+from fastrnn import sample, train
+from reliability.helpers import files_under, main, tiny_cfg
 
 V1 = pathlib.Path(__file__).parent / "data" / "v1-gru-checkpoint.npz"
 CORRUPT = "is corrupt or not a fastrnn checkpoint"
-
-
-def main(capsys, *args):
-    """fastrnn in-process -> (exit code, stdout, stderr)."""
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
