@@ -57,16 +57,18 @@ def panel_width(dtype):
 # ---------------------------------------------------------------- intrinsics
 
 @intrinsic
-def _tile(typingctx, a, a_off, lda, w, w_off, K, c, c_off, ldc, mr, nv):
-    """c[c_off + r*ldc + j] = sum_k a[a_off + r*lda + k] * w[w_off + k*NR + j] for r < mr,
-    j < NR = nv vectors (all arrays C-contiguous, offsets in elements). The mr*nv
-    accumulator vectors live in registers for the whole k loop."""
-    if not (isinstance(mr, types.IntegerLiteral) and isinstance(nv, types.IntegerLiteral)):
+def _tile(typingctx, a, a_off, lda, w, w_off, K, c, c_off, ldc, mr, nv, npan):
+    """c[c_off + r*ldc + q*NR + j] = sum_k a[a_off + r*lda + k] * w[w_off + q*K*NR + k*NR + j]
+    for r < mr, q < npan panels, j < NR = nv vectors (all arrays C-contiguous, offsets in
+    elements). The mr*npan*nv accumulator vectors live in registers for the whole k loop.
+    Several panels at once give one or two rows enough independent accumulators to hide the
+    FMA latency (one row and one panel: 2 chains on AVX2, a quarter of the FMA throughput)."""
+    if not all(isinstance(v, types.IntegerLiteral) for v in (mr, nv, npan)):
         return None
-    MR, NV = mr.literal_value, nv.literal_value
+    MR, NV, NP = mr.literal_value, nv.literal_value, npan.literal_value
 
     def codegen(context, builder, signature, args):
-        av, a_offv, ldav, wv, w_offv, Kv, cv, c_offv, ldcv, _, _ = args
+        av, a_offv, ldav, wv, w_offv, Kv, cv, c_offv, ldcv, _, _, _ = args
         sa, _, _, sw, _, _, sc = signature.args[:7]
         a_ptr = context.make_array(sa)(context, builder, av).data
         w_ptr = context.make_array(sw)(context, builder, wv).data
@@ -77,11 +79,13 @@ def _tile(typingctx, a, a_off, lda, w, w_off, K, c, c_off, ldc, mr, nv):
         vptr = vty.as_pointer()
         i64 = ir.IntType(64)
         zero = ir.Constant(vty, [ir.Constant(ety, 0.0)] * L)
-        accs = [[cgutils.alloca_once(builder, vty) for _ in range(NV)] for _ in range(MR)]
+        NW = NP * NV                                   # accumulator vectors per row
+        accs = [[cgutils.alloca_once(builder, vty) for _ in range(NW)] for _ in range(MR)]
         for row in accs:
             for acc in row:
                 builder.store(zero, acc)
         nr = ir.Constant(i64, NV * L)
+        pstride = builder.mul(Kv, nr)                  # elements from one panel to the next
         fma = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(vty, [vty, vty, vty]),
             f"llvm.fma.v{L}f{sa.dtype.bitwidth}")
@@ -89,25 +93,28 @@ def _tile(typingctx, a, a_off, lda, w, w_off, K, c, c_off, ldc, mr, nv):
         with cgutils.for_range(builder, Kv) as loop:
             k = loop.index
             wk = builder.gep(w_ptr, [builder.add(w_offv, builder.mul(k, nr))])
-            wvec = [builder.load(builder.bitcast(builder.gep(wk, [ir.Constant(i64, v * L)]),
-                                                 vptr), align=1) for v in range(NV)]
+            wvec = []
+            for q in range(NP):
+                wq = builder.gep(wk, [builder.mul(ir.Constant(i64, q), pstride)]) if q else wk
+                wvec += [builder.load(builder.bitcast(builder.gep(wq, [ir.Constant(i64, v * L)]),
+                                                      vptr), align=1) for v in range(NV)]
             for r in range(MR):
                 aidx = builder.add(builder.add(a_offv, builder.mul(ir.Constant(i64, r), ldav)), k)
                 x = builder.load(builder.gep(a_ptr, [aidx]))
                 xb = builder.shuffle_vector(builder.insert_element(ir.Constant(vty, None), x,
                                                                    ir.Constant(i64, 0)),
                                             ir.Constant(vty, None), bmask)
-                for v in range(NV):
+                for v in range(NW):
                     builder.store(builder.call(fma, [xb, wvec[v], builder.load(accs[r][v])]),
                                   accs[r][v])
         for r in range(MR):
             crow = builder.add(c_offv, builder.mul(ir.Constant(i64, r), ldcv))
-            for v in range(NV):
+            for v in range(NW):
                 dst = builder.gep(c_ptr, [builder.add(crow, ir.Constant(i64, v * L))])
                 builder.store(builder.load(accs[r][v]), builder.bitcast(dst, vptr), align=1)
         return context.get_dummy_value()
 
-    return types.none(*[a, a_off, lda, w, w_off, K, c, c_off, ldc, mr, nv]), codegen
+    return types.none(*[a, a_off, lda, w, w_off, K, c, c_off, ldc, mr, nv, npan]), codegen
 
 
 def pack_panels(w):
@@ -129,6 +136,9 @@ def unpack_panels(wp, N):
 
 
 NV = NR_VECTORS
+# Panels per tile for one row and for two rows: 4 * NV and 4 * NV accumulator vectors (8 on
+# AVX2, two FMA pipes of 4 cycles' latency), within the register file with their weights.
+PANELS_1, PANELS_2 = 4, 2
 
 
 @njit
@@ -139,21 +149,33 @@ def gemm_rows(a, r0, m, wp, c):
     ldc = c.shape[1]
     NR = wp.shape[2]
     a_off = r0 * K
-    for p in range(wp.shape[0]):
+    P = wp.shape[0]
+    p = 0
+    # one or two rows: several panels per tile (PANELS_1, PANELS_2), so that enough
+    # independent accumulators hide the FMA latency
+    if m == 1:
+        while p + PANELS_1 <= P:
+            _tile(a, a_off, K, wp, p * K * NR, K, c, p * NR, ldc, 1, NV, PANELS_1)
+            p += PANELS_1
+    elif m == 2:
+        while p + PANELS_2 <= P:
+            _tile(a, a_off, K, wp, p * K * NR, K, c, p * NR, ldc, 2, NV, PANELS_2)
+            p += PANELS_2
+    for p in range(p, P):
         w_off = p * K * NR
         c_off = p * NR
         if m == 6:
-            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 6, NV)
+            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 6, NV, 1)
         elif m == 5:
-            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 5, NV)
+            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 5, NV, 1)
         elif m == 4:
-            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 4, NV)
+            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 4, NV, 1)
         elif m == 3:
-            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 3, NV)
+            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 3, NV, 1)
         elif m == 2:
-            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 2, NV)
+            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 2, NV, 1)
         else:
-            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 1, NV)
+            _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 1, NV, 1)
 
 
 if DISABLED:       # the intrinsic cannot run as Python: the same product in NumPy
