@@ -25,6 +25,8 @@ the input weight are gathered and their gradient scatter-added). The submodules 
 demand.
 """
 
+import contextlib
+
 import numpy as np
 
 __all__ = ["cs231n", "minchar", "numpy_rnn", "rnn_from_scratch", "binary_adder"]
@@ -44,3 +46,61 @@ def _token_ids(name, ids, vocab, ndim=1, layout="(T,)", func=None):
     if lo < 0 or hi >= vocab:
         raise ValueError(f"{where}{name} must lie in [0, {vocab}), got values in [{lo}, {hi}]")
     return a.astype(np.int64, copy=False)
+
+
+def warmup(dtypes=("float32", "float64")):
+    """Run every drop-in once on tiny inputs of each dtype, so that numba compiles (or loads
+    from its cache) what their first real call would run: the cs231n sequence functions on
+    both of their paths (serial, split over threads), min-char-rnn's lossFun and sample,
+    RNNNumpy.bptt (truncated and full), the RNN-from-scratch forward and rnn_backprop, the
+    binary adder's getParamGrads. NumPy's global random state is left as it was.
+    Returns the number of calls made."""
+    from ..kernels.loops import split_small_problems
+    from . import binary_adder, cs231n, minchar, numpy_rnn, rnn_from_scratch
+
+    calls = 0
+    state = np.random.get_state()
+    try:
+        for dtype in map(np.dtype, dtypes):
+            rng = np.random.default_rng(0)
+
+            def u(*shape):
+                return rng.uniform(-0.5, 0.5, shape).astype(dtype)
+
+            N, T, D, H, V = 2, 3, 3, 4, 5
+            for split in (False, True):
+                with split_small_problems() if split else contextlib.nullcontext():
+                    for cell, G in (("rnn", 1), ("lstm", 4), ("gru", 3)):
+                        _, cache = getattr(cs231n, f"{cell}_forward")(
+                            u(N, T, D), u(N, H), u(D, G * H), u(H, G * H), u(G * H))
+                        getattr(cs231n, f"{cell}_backward")(u(N, T, H), cache)
+                        calls += 2
+            m = minchar.MinCharRNN(V, H, seq_length=T, rng=np.random.RandomState(0))
+            for name in ("Wxh", "Whh", "Why", "bh", "by"):
+                setattr(m, name, getattr(m, name).astype(dtype))
+            m.lossFun([0, 1, 2], [1, 2, 3], np.zeros((H, 1), dtype))
+            m.sample(np.zeros((H, 1), dtype), 0, 2)
+            r = numpy_rnn.RNNNumpy(V, H, 1)
+            r.U, r.V, r.W = (a.astype(dtype) for a in (r.U, r.V, r.W))
+            for r.bptt_truncate in (1, T):
+                r.bptt([0, 1, 2], [1, 2, 3])
+            r.calculate_loss([[0, 1]], [[1, 2]])
+            U, W, Vw = u(H, D), u(H, H), u(V, H)
+            emb = [u(D, 1) for _ in range(T)]
+            out = [np.eye(V, dtype=dtype)[:, [i]] for i in range(T)]
+            ys, memory = rnn_from_scratch.full_forward_prop(T, emb, U, W, np.zeros((H, 1), dtype),
+                                                            Vw)
+            rnn_from_scratch.rnn_backprop(emb, memory, out, np.zeros_like(U), np.zeros_like(Vw),
+                                          np.zeros_like(W), 2, U, Vw, W)
+            X, Tg = binary_adder.create_dataset(4, T)
+            net = binary_adder.RnnBinaryAdder(2, 1, 3, T)
+            for obj, names in ((net.tensorInput, "Wb"), (net.tensorOutput, "Wb"),
+                               (net.rnnUnfold.stateUpdate.linear, "Wb"),
+                               (net.rnnUnfold, ("S0",))):
+                for name in names:
+                    setattr(obj, name, getattr(obj, name).astype(dtype))
+            net.getParamGrads(X.astype(dtype), Tg.astype(dtype))
+            calls += 7
+    finally:
+        np.random.set_state(state)
+    return calls

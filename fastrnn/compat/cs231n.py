@@ -16,10 +16,14 @@ gate blocks in the order i, f, o, g and its initial cell state zero.
            r = sigmoid(a_r + ah_r); z = sigmoid(a_z + ah_z); n = tanh(a_n + r * ah_n)
            next_h = (1 - z) * n + z * prev_h
 
-Inside, each call converts once at the boundary to fastrnn's time-major PyTorch layout (``x``
-to (T, N, D); ``Wx``, ``Wh`` to ``weight_ih``, ``weight_hh`` (G*H, .); the LSTM's gate blocks
-from i, f, o, g to i, f, g, o; ``b`` to ``bias_ih`` with ``bias_hh = 0``), runs the whole time
-loop in ``fastrnn.kernels`` and converts the results back.
+Inside, a call works in fastrnn's time-major PyTorch layout (``x`` as (T, N, D); ``Wx``,
+``Wh`` as ``weight_ih``, ``weight_hh`` (G*H, .); the LSTM's gate blocks i, f, g, o; ``b`` as
+``bias_ih`` with ``bias_hh = 0``) and runs the whole time loop in ``fastrnn.kernels``. The
+sequence functions (``rnn_forward`` .. ``gru_backward``) keep the converted and packed weights
+between calls while the arrays hold the same bits (checked at every call, so an in-place
+update is always seen), run a small problem as one serial compiled loop with register-blocked
+products (no parallel region, no BLAS call per step) and write the weight gradients straight
+into cs231n's layout.
 
 Differences from the original, all on purpose:
 - caches are opaque objects, and a ``*_backward`` accepts only the cache of its own
@@ -29,19 +33,24 @@ Differences from the original, all on purpose:
   where ``(D, G*H)`` is expected and out-of-range token ids raise a ``ValueError`` naming the
   expected layout or range;
 - NaN or Inf in weights or states raise (fastrnn's kernels refuse them) instead of spreading;
+- a ``*_backward`` uses the weights its forward used (the original's cache holds references
+  to ``Wx`` and ``Wh``, so it would see a change made in between);
 - ``temporal_softmax_loss`` uses log-sum-exp, so it stays finite where ``log(probs)`` would
   underflow to ``-inf``.
 Arrays of mixed dtypes are promoted as NumPy would (integer arrays become float64).
 """
 
+import collections
 import functools
 from typing import Any, Tuple
 
 import numpy as np
 
 from .. import kernels as K
-from .._jit import blas_single_threaded
-from ..kernels.linalg import scatter_add
+from .._jit import blas_single_threaded, njit
+from ..kernels.linalg import linear_rows, matmul_rows, scatter_add, threads_for
+from ..kernels.loops import (TIME_LOOPS, gemm_packed, matmul_tn_colsum, pack_backward,
+                             pack_forward, pack_panels, split_rows)
 from . import _token_ids
 
 __all__ = [
@@ -237,6 +246,174 @@ def _batch_major(xt):
     return np.ascontiguousarray(xt.transpose(1, 0, 2))               # (N, T, .)
 
 
+# ---------------------------------------------------------------- the sequence functions
+
+# rnn_forward / lstm_forward / gru_forward and their backwards run the kernels' time loops
+# directly: per call one input projection, one time loop (serial while one thread's share of
+# work is small: no parallel region, the per-step products in registers, no BLAS call per
+# step), one backward loop and one product per weight gradient, written straight into
+# cs231n's layout. The weights' conversion to the kernels' layout (and packing for the time
+# loops) is kept between calls while a weight matrix holds the same bits.
+
+# Per cell: its time loops (forward, full backward), gate count, gate-block map
+# from fastrnn's order to cs231n's (None: the same order), and the width of what its forward
+# saves per row for the backward (None: nothing beyond h).
+_SEQ = {"rnn": (TIME_LOOPS["rnn"], 1, None, None),
+        "lstm": (TIME_LOOPS["lstm"], 4, _LSTM_BLOCKS, 4),
+        "gru": (TIME_LOOPS["gru"], 3, None, 4)}
+
+
+class _Converted:
+    """A weight matrix of cs231n's layout converted for the kernels: ``snap`` a copy of its
+    bits when converted; Wx: ``ih`` (D, G*H) in fastrnn's gate order (the input projection
+    multiplies by it) and ``rows`` = ``ih.T`` C-ordered (for dx), with ``fwd`` / ``bwd`` their
+    packed panels (for a serial call's products); Wh: ``rows`` fastrnn's ``weight_hh`` (G*H, H)
+    and its panels ``fwd`` / ``bwd`` for the two time loops. What a backward needs is built at
+    the first backward; nothing changes once built."""
+
+    __slots__ = ("snap", "ih", "rows", "fwd", "bwd")
+
+
+# (id(W), "Wx" or "Wh", gate blocks) -> _Converted, most recently used last. A hit needs
+# the array's bits to equal the copy taken at conversion (one compiled pass over W, a few
+# microseconds), so an array changed in place, or a new array at a recycled id, is converted
+# again: the cache is never stale, it only saves work while weights stay unchanged (between
+# a forward and its backward, over repeated calls on the same weights, and for the
+# unperturbed weight while a gradient check perturbs another).
+_CONVERTED: "collections.OrderedDict" = collections.OrderedDict()
+_CONVERTED_MAX = 6
+
+
+@njit
+def _same_bits(a, b):
+    """a, b: 1-D integer views of two float arrays of one size -> every element equal."""
+    for i in range(a.shape[0]):
+        if a[i] != b[i]:
+            return False
+    return True
+
+
+def _bits(a):
+    return a.reshape(-1).view(np.int64 if a.dtype == np.float64 else np.int32)
+
+
+def _check_finite(func, name, a):
+    if not np.isfinite(a).all():
+        raise ValueError(f"{func}: {name} contains NaN or Inf")
+
+
+def _converted(func, name, W, blocks):
+    """W (Wx (D, G*H) or Wh (H, G*H), as named) converted for the kernels; see _CONVERTED."""
+    key = (id(W), name, blocks)
+    e = _CONVERTED.get(key)
+    if (e is not None and W.flags.c_contiguous and e.snap.shape == W.shape
+            and e.snap.dtype == W.dtype and _same_bits(_bits(W), _bits(e.snap))):
+        _CONVERTED.move_to_end(key)
+        return e
+    _check_finite(func, name, W)
+    e = _Converted()
+    e.snap = np.array(W, order="C", copy=True)
+    e.fwd = e.bwd = e.rows = None
+    if name == "Wx":
+        e.ih = np.ascontiguousarray(_ih(e.snap, blocks).T)                  # (D, G*H)
+    else:
+        e.rows = _rows(e.snap, blocks)                                      # (G*H, H)
+        e.fwd = pack_forward(e.rows)
+    if W.flags.c_contiguous:
+        _CONVERTED[key] = e
+        while len(_CONVERTED) > _CONVERTED_MAX:
+            _CONVERTED.popitem(last=False)
+    return e
+
+
+def _seq_forward(f, cell, x, h0, Wx, Wh, b):
+    """cs231n's ``{cell}_forward`` -> h (N, T, H), cache."""
+    kernels, G, blocks, saved_width = _SEQ[cell]
+    dtype = _float_dtype(x, h0, Wx, Wh, b)
+    Wx, Wh, b, D, H = _params(f, G, Wx, Wh, b, dtype)
+    x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
+    for name, a in (("x", x), ("h0", h0), ("b", b)):
+        _check_finite(f, name, a)
+    N, T = x.shape[:2]
+    GH = G * H
+    wx = _converted(f, "Wx", Wx, blocks)
+    wh = _converted(f, "Wh", Wh, blocks)
+    bias = np.ascontiguousarray(b if blocks is None else b[_lstm_perm(H)])
+    xt = _time_major(x)                                              # (T, N, D)
+    xw = np.empty((T, N, GH), dtype)                                 # (T, N, G*H)
+    split = split_rows(N, T * N * GH * H)
+    if split.shape[0] == 2:          # one thread: the products are serial micro-GEMMs too
+        if wx.fwd is None:
+            wx.fwd = pack_panels(wx.ih)
+        gemm_packed(xt.reshape(T * N, D), wx.fwd, xw.reshape(T * N, GH))
+        xw += bias
+    else:
+        linear_rows(xt.reshape(T * N, D), wx.ih, bias, xw.reshape(T * N, GH),
+                    threads_for(T * N * D * GH))
+    hs = np.empty((T + 1, N, H), dtype)                              # (T+1, N, H)
+    hs[0] = h0
+    cs = saved = hs
+    if cell == "lstm":
+        cs = np.empty((T + 1, N, H), dtype)                          # (T+1, N, H)
+        cs[0] = 0
+    if saved_width is not None:
+        saved = np.empty((T, N, saved_width * H), dtype)             # (T, N, 4H)
+    kernels[0](xw, np.zeros(GH, dtype), wh.fwd, split, hs, cs, saved, False)
+    return _batch_major(hs[1:]), _Cache(f, xt, hs, cs, saved, wx, wh, (N, T, H), dtype)
+
+
+def _to_blocks(a, blocks):
+    """a (R, G*H) in fastrnn's gate order -> cs231n's, C-ordered (a itself if no reorder)."""
+    if blocks is None:
+        return a
+    H = a.shape[1] // len(blocks)
+    out = np.empty_like(a)
+    for q, k in enumerate(blocks):
+        out[:, k * H:(k + 1) * H] = a[:, q * H:(q + 1) * H]
+    return out
+
+
+def _seq_backward(f, cell, dh, cache):
+    """cs231n's ``{cell}_backward`` -> dx (N, T, D), dh0 (N, H), dWx, dWh, db."""
+    kernels, G, blocks, _ = _SEQ[cell]
+    xt, hs, cs, saved, wx, wh, shape, dtype = _open(cache, f"{cell}_forward", f)
+    dh = _upstream(f, "dh", dh, shape, dtype, "(N, T, H)")
+    N, T, H = shape
+    D = xt.shape[2]
+    GH = G * H
+    if wh.bwd is None:
+        wh.bwd = pack_backward(wh.rows)
+    if wx.rows is None:
+        wx.rows = np.ascontiguousarray(wx.ih.T)                      # (G*H, D)
+    dxw = np.empty((T, N, GH), dtype)                                # (T, N, G*H)
+    dhw = np.empty((T, N, GH), dtype) if cell == "gru" else dxw      # recurrent part
+    dh0 = np.empty((N, H), dtype)
+    split = split_rows(N, T * N * GH * H)
+    kernels[1](_time_major(dh), np.zeros((N, H), dtype), np.zeros((N, H), dtype),
+                hs, cs, saved, wh.bwd, split, dxw, dhw, dh0, False)
+    dxw2 = dxw.reshape(T * N, GH)
+    dx = np.empty((T * N, D), dtype)                                 # (T*N, D)
+    da = _to_blocks(dxw2, blocks)                                    # (T*N, G*H) cs231n order
+    dha = da if dhw is dxw else _to_blocks(dhw.reshape(T * N, GH), blocks)
+    dWx = np.empty((D, GH), dtype)
+    dWh = np.empty((H, GH), dtype)
+    if split.shape[0] == 2:          # one thread: serial micro-GEMMs (see _seq_forward)
+        if wx.bwd is None:
+            wx.bwd = pack_panels(wx.rows)
+        gemm_packed(dxw2, wx.bwd, dx)
+        dap = pack_panels(da)
+        gemm_packed(np.ascontiguousarray(xt.reshape(T * N, D).T), dap, dWx)
+        gemm_packed(np.ascontiguousarray(hs[:T].reshape(T * N, H).T),
+                    dap if dha is da else pack_panels(dha), dWh)
+    else:
+        threads = threads_for(T * N * D * GH)
+        matmul_rows(dxw2, wx.rows, dx, threads)
+        matmul_tn_colsum(xt.reshape(T * N, D), da, dWx, np.empty(D, dtype), threads)
+        matmul_tn_colsum(hs[:T].reshape(T * N, H), dha, dWh, np.empty(H, dtype), threads)
+    db = da.sum(axis=0)
+    return _batch_major(dx.reshape(T, N, D)), dh0, dWx, dWh, db
+
+
 # ---------------------------------------------------------------- vanilla RNN
 
 @_one_blas_switch
@@ -265,24 +442,14 @@ def rnn_step_backward(dnext_h: np.ndarray, cache: Any) -> Tuple[np.ndarray, ...]
 def rnn_forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
                ) -> Tuple[np.ndarray, Any]:
     """x (N, T, D), h0 (N, H), Wx (D, H), Wh (H, H), b (H,) -> h (N, T, H), cache."""
-    f = "rnn_forward"
-    dtype = _float_dtype(x, h0, Wx, Wh, b)
-    Wx, Wh, b, D, H = _params(f, 1, Wx, Wh, b, dtype)
-    x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
-    hs, k = K.rnn_forward(_time_major(x), h0, _ih(Wx), _rows(Wh), b, np.zeros(H, dtype))
-    N, T = x.shape[:2]
-    return _batch_major(hs), _Cache(f, k, (N, T, H), dtype)
+    return _seq_forward("rnn_forward", "rnn", x, h0, Wx, Wh, b)
 
 
 @_one_blas_switch
 def rnn_backward(dh: np.ndarray, cache: Any) -> Tuple[np.ndarray, ...]:
     """dh (N, T, H): upstream gradients of all hidden states -> dx (N, T, D), dh0 (N, H),
     dWx (D, H), dWh (H, H), db (H,)."""
-    f = "rnn_backward"
-    k, shape, dtype = _open(cache, "rnn_forward", f)
-    dh = _upstream(f, "dh", dh, shape, dtype, "(N, T, H)")
-    dx, dh0, dwih, dwhh, dbih, _ = K.rnn_backward(_time_major(dh), k)
-    return _batch_major(dx), dh0, _cols(dwih), _cols(dwhh), dbih
+    return _seq_backward("rnn_backward", "rnn", dh, cache)
 
 
 # ---------------------------------------------------------------- word embedding
@@ -350,26 +517,13 @@ def lstm_forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, 
                 ) -> Tuple[np.ndarray, Any]:
     """x (N, T, D), h0 (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,) -> h (N, T, H), cache.
     The initial cell state is zero."""
-    f = "lstm_forward"
-    dtype = _float_dtype(x, h0, Wx, Wh, b)
-    Wx, Wh, b, D, H = _params(f, 4, Wx, Wh, b, dtype)
-    x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
-    N, T = x.shape[:2]
-    hs, _, k = K.lstm_forward(_time_major(x), h0, np.zeros((N, H), dtype),
-                              _ih(Wx, _LSTM_BLOCKS), _rows(Wh, _LSTM_BLOCKS), b[_lstm_perm(H)],
-                              np.zeros(4 * H, dtype))
-    return _batch_major(hs), _Cache(f, k, (N, T, H), dtype)
+    return _seq_forward("lstm_forward", "lstm", x, h0, Wx, Wh, b)
 
 
 @_one_blas_switch
 def lstm_backward(dh: np.ndarray, cache: Any) -> Tuple[np.ndarray, ...]:
     """dh (N, T, H) -> dx (N, T, D), dh0 (N, H), dWx (D, 4H), dWh (H, 4H), db (4H,)."""
-    f = "lstm_backward"
-    k, shape, dtype = _open(cache, "lstm_forward", f)
-    dh = _upstream(f, "dh", dh, shape, dtype, "(N, T, H)")
-    dx, dh0, _, dwih, dwhh, dbih, _ = K.lstm_backward(_time_major(dh), k)
-    return (_batch_major(dx), dh0, _cols(dwih, _LSTM_BLOCKS), _cols(dwhh, _LSTM_BLOCKS),
-            dbih[_lstm_perm(shape[2])])
+    return _seq_backward("lstm_backward", "lstm", dh, cache)
 
 
 # ---------------------------------------------------------------- GRU twins
@@ -401,23 +555,13 @@ def gru_step_backward(dnext_h: np.ndarray, cache: Any) -> Tuple[np.ndarray, ...]
 def gru_forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
                ) -> Tuple[np.ndarray, Any]:
     """x (N, T, D), h0 (N, H), Wx (D, 3H), Wh (H, 3H), b (3H,) -> h (N, T, H), cache."""
-    f = "gru_forward"
-    dtype = _float_dtype(x, h0, Wx, Wh, b)
-    Wx, Wh, b, D, H = _params(f, 3, Wx, Wh, b, dtype)
-    x, h0 = _sequence_inputs(f, x, h0, D, H, dtype)
-    hs, k = K.gru_forward(_time_major(x), h0, _ih(Wx), _rows(Wh), b, np.zeros(3 * H, dtype))
-    N, T = x.shape[:2]
-    return _batch_major(hs), _Cache(f, k, (N, T, H), dtype)
+    return _seq_forward("gru_forward", "gru", x, h0, Wx, Wh, b)
 
 
 @_one_blas_switch
 def gru_backward(dh: np.ndarray, cache: Any) -> Tuple[np.ndarray, ...]:
     """dh (N, T, H) -> dx (N, T, D), dh0 (N, H), dWx (D, 3H), dWh (H, 3H), db (3H,)."""
-    f = "gru_backward"
-    k, shape, dtype = _open(cache, "gru_forward", f)
-    dh = _upstream(f, "dh", dh, shape, dtype, "(N, T, H)")
-    dx, dh0, dwih, dwhh, dbih, _ = K.gru_backward(_time_major(dh), k)
-    return _batch_major(dx), dh0, _cols(dwih), _cols(dwhh), dbih
+    return _seq_backward("gru_backward", "gru", dh, cache)
 
 
 # ---------------------------------------------------------------- temporal affine and loss

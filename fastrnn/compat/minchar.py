@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 import numpy as np
 
 from .._jit import njit
+from ..kernels.loops import MR_MAX, gemm_rows, pack_into, panel_width
 from ..kernels.scalar import exp, fmax, tanh
 from ..kernels.stack import CELL_CODES, step_packed
 from . import _token_ids
@@ -105,19 +106,25 @@ def _clip5(a):
 
 
 @njit
-def _loss_fun_fused(ids, tgt, hprev, Wxh, Whh, Why, bh, by):
+def _loss_fun_fused(ids, tgt, hprev, Wxh, Whh, Why, bh, by, wpf, wpb):
     """The whole of lossFun in one compiled call (a step here is ~10 us of work, so separate
     kernel launches, checks and layout changes would cost as much as the arithmetic). Serial:
     one core does it fastest at this size. Per step only the recurrence (one matrix-vector
-    product each way); the output layer, the softmax and every weight gradient are one
-    product each over all T steps; Wxh @ onehot(x[t]) is column ids[t] of Wxh.
+    product each way, the kernels' register-blocked product over Whh packed here into the
+    zeroed panels ``wpf`` (of Whh.T) and ``wpb`` (of Whh): no BLAS call per step); the output
+    layer, the softmax and every weight gradient are one product each over all T steps;
+    Wxh @ onehot(x[t]) is column ids[t] of Wxh.
     -> loss, the five gradients clipped to [-5, 5] (dbh, dby flat), h[T]"""
     T = ids.shape[0]
     H, V = Wxh.shape
     hs = np.empty((T + 1, H), Whh.dtype)
+    pack_into(Whh.T, wpf)
+    pack_into(Whh, wpb)
+    tile = np.empty((MR_MAX, wpf.shape[0] * wpf.shape[2]), Whh.dtype)
     hs[0] = hprev
     for t in range(T):
-        a = np.dot(Whh, hs[t])
+        gemm_rows(hs, t, 1, wpf, tile)                     # Whh @ h[t-1]
+        a = tile[0]
         h = hs[t + 1]
         for u in range(H):
             h[u] = tanh(Wxh[u, ids[t]] + a[u] + bh[u])
@@ -149,7 +156,11 @@ def _loss_fun_fused(ids, tgt, hprev, Wxh, Whh, Why, bh, by):
         for u in range(H):
             d[u] *= 1 - h[u] * h[u]                        # dhraw[t]
         if t > 0:
-            dh[t - 1] += np.dot(d, Whh)                    # Whh.T @ dhraw: dhnext
+            gemm_rows(dh, t, 1, wpb, tile)                 # Whh.T @ dhraw: dhnext
+            g = tile[0]
+            p = dh[t - 1]
+            for u in range(H):
+                p[u] += g[u]
     dWhh = np.dot(dh.T, hs[:T])                            # sum_t dhraw[t] h[t-1]^T
     dbh = np.zeros(H, Whh.dtype)
     dWxh = np.zeros((H, V), Whh.dtype)
@@ -167,9 +178,11 @@ def _loss_fun_fused(ids, tgt, hprev, Wxh, Whh, Why, bh, by):
 def _loss_fun_kernels(ids, tgt, hprev, Wxh, Whh, Why, bh, by):
     H, V = Wxh.shape
     f = np.ascontiguousarray
+    NR = panel_width(Whh.dtype)
+    panels = (-(-H // NR), H, NR)                          # Whh's panels, filled in the call
     loss, dWxh, dWhh, dWhy, dbh, dby, h_last = _loss_fun_fused(
         ids, tgt, f(hprev.reshape(H)), f(Wxh), f(Whh), f(Why), f(bh.reshape(H)),
-        f(by.reshape(V)))
+        f(by.reshape(V)), np.zeros(panels, Whh.dtype), np.zeros(panels, Whh.dtype))
     return loss, dWxh, dWhh, dWhy, dbh.reshape(H, 1), dby.reshape(V, 1), h_last.reshape(H, 1)
 
 

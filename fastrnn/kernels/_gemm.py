@@ -123,10 +123,22 @@ def pack_panels(w):
     NR = panel_width(w.dtype)
     P = -(-N // NR)
     wp = np.zeros((P, K, NR), w.dtype)
-    for p in range(P):
-        blk = w[:, p * NR:(p + 1) * NR]
-        wp[p, :, :blk.shape[1]] = blk
+    _pack_into(w, wp)
     return wp
+
+
+@njit
+def _pack_into(w, wp):
+    """wp[p, k, j] = w[k, p*NR + j] for the columns of w (one compiled pass; wp zeroed)."""
+    K, N = w.shape
+    NR = wp.shape[2]
+    for p in range(wp.shape[0]):
+        lo = p * NR
+        n = min(NR, N - lo)
+        dst = wp[p]
+        for k in range(K):
+            for j in range(n):
+                dst[k, j] = w[k, lo + j]
 
 
 def unpack_panels(wp, N):
@@ -182,3 +194,23 @@ if DISABLED:       # the intrinsic cannot run as Python: the same product in Num
     def gemm_rows(a, r0, m, wp, c):  # noqa: F811
         P, K, NR = wp.shape
         c[:m, :P * NR] = a[r0:r0 + m] @ wp.transpose(1, 0, 2).reshape(K, P * NR)
+
+
+@njit
+def gemm_packed(a, wp, out):
+    """out (M, N) = a (M, K) @ W for Wp = pack_panels(W), serially, MR_MAX rows at a time
+    (a C-contiguous): the products around a small problem's time loop, where one thread's
+    register-blocked product beats a BLAS call and its setup."""
+    M = a.shape[0]
+    N = out.shape[1]
+    tile = np.empty((MR_MAX, wp.shape[0] * wp.shape[2]), a.dtype)
+    nb = (M + MR_MAX - 1) // MR_MAX
+    for i in range(nb):
+        r0 = i * M // nb
+        m = (i + 1) * M // nb - r0
+        gemm_rows(a, r0, m, wp, tile)
+        for r in range(m):
+            o = out[r0 + r]
+            t = tile[r]
+            for n in range(N):
+                o[n] = t[n]

@@ -195,6 +195,76 @@ def test_sequence_forward_and_backward_match(cell, N, T, D, H):
     assert all(a.flags.c_contiguous for a in (h,) + tuple(got))
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("N,T,D,H", [(1, 1, 1, 1), (1, 5, 3, 9), (7, 3, 4, 5)])
+def test_sequence_serial_and_split_paths_match(cell, N, T, D, H, monkeypatch):
+    """Both ways a sequence call runs: one serial call per loop with micro-GEMM products
+    (small problems) and the products and loops split over threads (here forced with a
+    tiny work threshold), float64 and float32, incl. T=1, N=1, H=1 and odd sizes."""
+    from fastrnn.kernels import _blocks
+
+    rng = np.random.default_rng(7)
+    gates, fwd, bwd, lstm = CELLS[cell]
+    x, h0, Wx, Wh, b = make(rng, gates, N, T, D, H)
+    dh = rng.standard_normal((N, T, H))
+    h_ref, caches = seq_forward(fwd, x, h0, Wx, Wh, b, lstm)
+    want = (h_ref,) + tuple(seq_backward(bwd, dh, caches, D, lstm))
+    for rule in (_blocks.MIN_MACS_PER_THREAD, 1):
+        monkeypatch.setattr(_blocks, "MIN_MACS_PER_THREAD", rule)
+        h, cache = getattr(C, f"{cell}_forward")(x, h0, Wx, Wh, b)
+        close((h,) + tuple(getattr(C, f"{cell}_backward")(dh, cache)), want)
+        f32 = [a.astype(np.float32) for a in (x, h0, Wx, Wh, b)]
+        h, cache = getattr(C, f"{cell}_forward")(*f32)
+        got = (h,) + tuple(getattr(C, f"{cell}_backward")(dh.astype(np.float32), cache))
+        for g, w in zip(got, want):
+            assert g.dtype == np.float32 and rel_err(g, w) < 1e-5
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_converted_weights_follow_in_place_changes(cell):
+    """The weights' conversion is kept between calls only while their bits are unchanged:
+    an element changed in place (as a gradient check does), a new array and a float32 copy
+    all give the results of the weights as they are now."""
+    rng = np.random.default_rng(8)
+    gates, fwd, bwd, lstm = CELLS[cell]
+    x, h0, Wx, Wh, b = make(rng, gates, 2, 3, 4, 5)
+    dh = rng.standard_normal((2, 3, 5))
+    run = getattr(C, f"{cell}_forward"), getattr(C, f"{cell}_backward")
+
+    def check():
+        h, cache = run[0](x, h0, Wx, Wh, b)
+        h_ref, caches = seq_forward(fwd, x, h0, Wx, Wh, b, lstm)
+        close((h,) + tuple(run[1](dh, cache)),
+              (h_ref,) + tuple(seq_backward(bwd, dh, caches, D=4, lstm=lstm)))
+
+    check()
+    for W in (Wx, Wh):
+        for ix in [(0, 0), (W.shape[0] - 1, W.shape[1] - 1)]:
+            W[ix] += 1e-3                                # one element, in place
+            check()
+        W *= -1.0                                        # all of them
+        check()
+    Wh = Wh.copy()                                       # a new array
+    check()
+    h_ref, caches = seq_forward(fwd, x, h0, Wx.copy(), Wh.copy(), b, lstm)
+    want = seq_backward(bwd, dh, caches, 4, lstm)
+    h, cache = run[0](x, h0, Wx, Wh, b)                  # a backward uses the weights its
+    Wh[...] = 0                                          # own forward used
+    Wx[...] = 0
+    close(run[1](dh, cache), want)
+
+
+@pytest.mark.parametrize("name", ["x", "h0", "Wx", "Wh", "b"])
+def test_nan_or_inf_is_refused(name):
+    rng = np.random.default_rng(9)
+    args = dict(zip(["x", "h0", "Wx", "Wh", "b"], make(rng, 4)))
+    C.lstm_forward(**args)                               # cached conversion of the weights
+    args[name] = args[name].copy()
+    args[name].reshape(-1)[-1] = np.inf if name == "Wh" else np.nan
+    with pytest.raises(ValueError, match=f"lstm_forward: {name} contains NaN or Inf"):
+        C.lstm_forward(**args)
+
+
 def test_gru_transcription_against_finite_differences():
     """The GRU twins have no published original: check the transcribed backward (which the
     compat functions match above) against central differences of the compat forward."""
