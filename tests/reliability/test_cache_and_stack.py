@@ -8,20 +8,8 @@ import pytest
 
 import fastrnn.kernels.stack as K
 import fastrnn.reference.stack as R
-from fastrnn import cli
 from fastrnn import data as D
-from reliability.helpers import TINY_ARGS
-
-
-def main(capsys, *args):
-    """fastrnn in-process -> (exit code, stdout, stderr)."""
-    try:
-        code = cli.main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
+from reliability.helpers import TINY_ARGS, main
 
 
 # ---------------------------------------------------------------- the corpus cache
