@@ -30,7 +30,7 @@ def warmup(dtypes=("float32", "float64")):
     """Compile every kernel for the given dtypes (loaded from numba's cache after the first
     time, in any process). Returns the number of kernel calls made."""
     from .compat import warmup as _compat_warmup
-    from .kernels.warmup import warmup as _warmup
+    from .kernels import warmup as _warmup
 
     return _warmup(dtypes) + _compat_warmup(dtypes)
 

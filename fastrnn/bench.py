@@ -11,11 +11,10 @@ import time
 import numba
 import numpy as np
 
-from . import _jit
+from . import _jit, kernels
 from .cells import NAMES as CELL_NAMES
 from .cells import get as get_cell
 from .cells import random_problem
-from .kernels import probes
 
 
 SETTLE = 0.3   # s of idle before each measurement: lets other thread pools stop spinning
@@ -103,7 +102,7 @@ def sgemm_peak(repeat, n=1024):
 def product_gflops(M, K, N, dtype=np.float32, repeat=3, steps=50):
     """GFLOP/s of the packed micro-GEMM on one thread: M rows (K, N) as in one time step,
     repeated ``steps`` times (the weights stay packed, as in a time loop)."""
-    run = probes.per_step_product(M, K, N, dtype, steps)
+    run = kernels.per_step_product(M, K, N, dtype, steps)
     _jit.set_num_threads(1)
     try:
         t = best_time(run, repeat, 0.1)
@@ -134,7 +133,7 @@ def format_product(p):
 def gate_pass_ns(H=256, B=50, dtype=np.float32):
     """ns per gate element of the fused LSTM forward gate pass (single thread)."""
     reps = 200
-    t = best_time(probes.lstm_gate_pass(H, B, dtype, reps), 3, 0.1)
+    t = best_time(kernels.lstm_gate_pass(H, B, dtype, reps), 3, 0.1)
     return t / (reps * B * 4 * H) * 1e9
 
 

@@ -44,6 +44,14 @@ def test_kernels_have_the_reference_names():
         assert callable(getattr(fastrnn.kernels, name))
 
 
+def test_every_public_kernels_module_has_a_reference_twin():
+    """What is not a twin (the surface for callers outside kernels/) lives in private modules
+    and is exported by kernels/__init__.py."""
+    public = [p.name for p in (PACKAGE / "kernels").glob("*.py") if not p.name.startswith("_")]
+    assert len(public) >= 7
+    assert [n for n in public if not (PACKAGE / "reference" / n).exists()] == []
+
+
 def _imports(path):
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):

@@ -55,7 +55,7 @@ def warmup(dtypes=("float32", "float64")):
     RNNNumpy.bptt (truncated and full), the RNN-from-scratch forward and rnn_backprop, the
     binary adder's getParamGrads. NumPy's global random state is left as it was.
     Returns the number of calls made."""
-    from ..kernels.loops import split_small_problems
+    from ..kernels import split_small_problems
     from . import binary_adder, cs231n, minchar, numpy_rnn, rnn_from_scratch
 
     calls = 0

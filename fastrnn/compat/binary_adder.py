@@ -40,7 +40,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .._jit import njit
-from ..kernels.scalar import exp, tanh
+from ..kernels import exp, tanh
 
 __all__ = ["create_dataset", "printSample", "TensorLinear", "LogisticClassifier", "TanH",
            "RecurrentStateUpdate", "RecurrentStateUnfold", "RnnBinaryAdder"]

@@ -48,9 +48,9 @@ import numpy as np
 
 from .. import kernels as K
 from .._jit import blas_single_threaded, njit
+from ..kernels import (TIME_LOOPS, gemm_packed, matmul_tn_colsum, pack_backward,
+                       pack_forward, pack_panels, split_rows)
 from ..kernels.linalg import linear_rows, matmul_rows, scatter_add, threads_for
-from ..kernels.loops import (TIME_LOOPS, gemm_packed, matmul_tn_colsum, pack_backward,
-                             pack_forward, pack_panels, split_rows)
 from . import _token_ids
 
 __all__ = [

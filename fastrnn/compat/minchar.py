@@ -34,8 +34,7 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 import numpy as np
 
 from .._jit import njit
-from ..kernels.loops import MR_MAX, gemm_rows, pack_into, panel_width
-from ..kernels.scalar import exp, fmax, tanh
+from ..kernels import MR_MAX, exp, fmax, gemm_rows, pack_into, panel_width, tanh
 from ..kernels.stack import CELL_CODES, step_packed
 from . import _token_ids
 

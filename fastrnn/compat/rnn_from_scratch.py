@@ -73,7 +73,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 import numpy as np
 
 from .._jit import njit
-from ..kernels.scalar import exp, fmax, tanh
+from ..kernels import exp, fmax, tanh
 
 __all__ = ["tanh_activation", "softmax_activation", "Rnn_forward", "full_forward_prop",
            "calculate_loss", "delta_cross_entropy", "multiplication_backward", "add_backward",

@@ -1,5 +1,5 @@
 """Run every kernel once on tiny inputs so numba compiles (or loads from its cache) each
-signature the public API can reach (``fastrnn.warmup()``)."""
+signature the public API can reach (``fastrnn.warmup()``, through ``fastrnn.kernels.warmup``)."""
 
 import numpy as np
 

@@ -1,7 +1,7 @@
-"""Runners for two inner pieces of the kernels, for ``fastrnn bench`` to time: the packed
-micro-GEMM as the time loops run it, and the fused LSTM forward gate pass. Each builder makes
-its inputs once and returns a callable with no arguments that runs the piece (compiled, on the
-calling thread) and returns nothing; the caller times it.
+"""Runners for two inner pieces of the kernels, exported by ``fastrnn.kernels`` for
+``fastrnn bench`` to time: the packed micro-GEMM as the time loops run it, and the fused LSTM
+forward gate pass. Each builder makes its inputs once and returns a callable with no arguments
+that runs the piece (compiled, on the calling thread) and returns nothing; the caller times it.
 """
 
 import numpy as np

@@ -1,6 +1,7 @@
-"""The time loops and the micro-GEMM, public for callers that run them directly on buffers
-they manage (``fastrnn.compat``: one serial compiled call per small sequence, weights packed
-once and kept). Everything here is the kernels' own code; see ``_bptt`` and ``_gemm``.
+"""The time loops and the micro-GEMM, exported by ``fastrnn.kernels`` for callers that run them
+directly on buffers they manage (``fastrnn.compat``: one serial compiled call per small
+sequence, weights packed once and kept). Everything here is the kernels' own code; see
+``_bptt`` and ``_gemm``.
 
 - ``TIME_LOOPS[cell]``: ``(forward, backward)`` of cell "rnn", "lstm", "gru":
   ``forward(xw, bias_hh, wp, split, hs, cs, saved, flag)`` and full BPTT
