@@ -1,12 +1,16 @@
 """What ``fastrnn train`` shows while it runs: the start banner, the compile notice, the progress
 bar (its fields are kept, never replaced by a later update) and the smoothed train loss that
-goes to ``log.jsonl`` every ``log_every`` steps."""
+goes to ``log.jsonl`` every ``log_every`` steps (``RunLog``, which reports a failed write and
+goes on); ``plot_log`` draws the loss curves of a log."""
 
 import contextlib
+import json
 import math
 import os
 
 import numpy as np
+
+from .validation import bits
 
 
 def banner(trainer):
@@ -137,6 +141,39 @@ class LossWindow:
         self.losses.clear()
 
 
+class RunLog:
+    """A run's log.jsonl: a write or close that fails (disk full) is reported once and
+    never ends the run."""
+
+    def __init__(self, path, log):
+        self.path, self.log, self.failed, self.f = path, log, False, None
+        try:
+            self.f = open(path, "a")
+        except OSError as e:
+            self._failed(e)
+
+    def _failed(self, e):
+        if not self.failed:
+            self.log(f"\nwarning: cannot write {self.path}: {e}")
+        self.failed = True
+
+    def write(self, record):
+        try:
+            if self.f is not None:
+                self.f.write(json.dumps(record) + "\n")
+                self.f.flush()
+        except OSError as e:
+            self._failed(e)
+
+    def close(self):
+        f, self.f = self.f, None
+        try:
+            if f is not None:
+                f.close()
+        except OSError as e:
+            self._failed(e)
+
+
 def plot_log(log_path, png_path):
     """Train (smoothed) and validation loss of a run's log.jsonl against steps and against
     wall time, as a PNG (needs the plot extra)."""
@@ -153,7 +190,7 @@ def plot_log(log_path, png_path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, key, label in ((axes[0], "step", "step"), (axes[1], "time", "wall time (s)")):
         ax.plot([r.get(key, np.nan) for r in rows],
-                [r["train_loss"] / math.log(2) for r in rows], label="train (smoothed)")
+                [bits(r["train_loss"]) for r in rows], label="train (smoothed)")
         if val:
             ax.plot([r.get(key, np.nan) for r in val], [r["val_bpc"] for r in val], "o-",
                     label="validation")

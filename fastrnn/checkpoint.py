@@ -418,7 +418,7 @@ def _check_run(specs):
             raise ValueError(f"its entry {k!r} is a {type(v).__name__}")
     cfg = specs["config"]
     from .data import Vocab
-    from .train import TrainConfig
+    from .config import TrainConfig
     fields = {f for f in TrainConfig.__dataclass_fields__}
     unknown = sorted(set(cfg) - fields)
     if unknown:

@@ -1,5 +1,6 @@
 """A run directory (``fastrnn train --out DIR``): its files, its lock, the ``latest`` link
-beside it, how a checkpoint is found in it, and which settings a resumed run inherits.
+beside it, how a checkpoint is found in it, which settings a resumed run inherits and which
+it must keep (the model).
 
     DIR/checkpoint.npz   the last checkpoint          DIR/best.npz   the best (held-out loss)
     DIR/log.jsonl        the log                      DIR/.lock      held while a trainer runs
@@ -153,3 +154,19 @@ def resumed_settings(fields: Dict[str, Any], resume: str, given: Iterable[str]) 
     if fields.get("out") is None:
         out["out"] = os.path.dirname(os.path.abspath(resume))
     return out
+
+
+
+# The parts of the config that fix the model; a resumed run must agree on these.
+MODEL_KEYS = ("mode", "cell", "hidden", "layers", "dtype")
+
+
+def check_same_model(resume, saved, cfg):
+    """A run with config ``cfg`` can continue the checkpoint ``resume`` of config ``saved``
+    (a dict) only with the same model: else a ``CheckpointError`` names what differs."""
+    diff = {k: (saved[k], getattr(cfg, k)) for k in MODEL_KEYS if saved[k] != getattr(cfg, k)}
+    if diff:
+        raise ckpt.CheckpointError(
+            f"{resume} holds a different model: " + ", ".join(
+                f"{k}={a!r} in the checkpoint vs {b!r} now" for k, (a, b) in diff.items())
+            + "; pass the same settings or start a new run")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import stat
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
@@ -14,7 +13,8 @@ from . import checkpoint as ckpt
 from . import data as data_mod
 from . import nn
 from .rundir import resolve  # noqa: F401  (sample.resolve)
-from .train import TrainConfig, build_model
+from .config import TrainConfig, build_model
+from .validation import bits  # noqa: F401  (sample.bits)
 
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -239,7 +239,3 @@ def _file_ids(vocab, path, chunk):
                 raise ValueError(f"{path} holds bytes not in the model's vocabulary: {bad[:20]}")
             yield ids
 
-
-def bits(nats: float) -> float:
-    """Nats -> bits."""
-    return nats / math.log(2)

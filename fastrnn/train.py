@@ -5,28 +5,10 @@
 - Stateful, chunked truncated BPTT: the hidden state is carried from one window to the next of
   the same stream (reset at each epoch), full BPTT inside each window; ``truncate=k``
   additionally applies windowed truncation inside the window.
-- Gradient clipping by global norm, Adam or RMSprop, and a learning-rate schedule that knows
-  the end of the budget (default): warm-up, then cosine (or linear) decay to 0 at the last
-  step (``optim.BudgetLR``). With ``steps``/``epochs`` the last step is known; with ``time``
-  it is estimated from the measured speed (steps per second over the recent past, every
-  evaluation and checkpoint included) and re-estimated every ``REPLAN_EVERY`` steps, so a
-  slower (or busier) machine still ends at the bottom of the schedule at the deadline.
-- Schedule and resume (the rule): the learning rate of a step is a function of the
-  schedule's *plan* (the step and progress it started from, the planned last step) and of
-  the step number only, never of a clock; the plan is in every checkpoint. So a run with a
-  ``steps``/``epochs`` budget that is interrupted and resumed with the same budget is
-  bit-identical to an uninterrupted one. A wall-time budget changes the plan only at
-  re-estimates (at fixed step numbers, from the root rank's clock, broadcast under MPI); a
-  resumed time run continues from the saved plan, so its learning rate does not jump, and
-  re-estimates the rest from its own deadline (``time`` is the time of each invocation).
-  A resumed run whose schedule had reached its end (a finished run given a bigger budget)
-  starts a new warm-up and decay over the new budget; one whose ``steps`` changed keeps its
-  progress and decays over the new remainder.
-- Validation is held out (``val_split``): by default the corpus's last ``val_fraction`` as one
-  contiguous tail, never trained on (as a user would hold out a file); ``"streams"`` keeps
-  char-rnn's split (the end of each of the B streams, interleaved through the corpus: it
-  reads optimistic, text near the training text); ``val_file`` validates on another file.
-  The held-out text is cut into B streams too and read window by window, state carried.
+- Gradient clipping by global norm, Adam or RMSprop (``fastrnn.config`` builds the model and
+  optimizer), and a learning-rate schedule that ends with the budget (steps, epochs or wall
+  time), also across a resume (``fastrnn.budget``).
+- Validation is held out (``val_split``, ``val_file``; ``fastrnn.validation``).
 - Evaluation costs at most ~3% of the run by default: every ``eval_every`` steps if given,
   else whenever the time since the last evaluation is ``1 / EVAL_SHARE`` times what it took
   (at least ``EVAL_MIN_INTERVAL`` s), on the first ``eval_batches`` windows; at the end one
@@ -50,7 +32,6 @@
 
 import copy
 import dataclasses
-import json
 import math
 import os
 import signal
@@ -61,140 +42,19 @@ import numpy as np
 from . import _checks as ck
 from . import checkpoint as ckpt
 from . import data as data_mod
-from . import _files, cells, dist, nn, optim
-from .rundir import (BEST, CHECKPOINT, LOCK, RunLockedError,  # noqa: F401  (train.X names)
-                     lock_run_dir, remove_stale_temps, update_latest_link)
+from . import _files, _progress, cells, dist, optim, validation
+from ._progress import plot_log  # noqa: F401  (train.plot_log: the --plot curves)
+from .budget import Budget
+# names that stay importable as fastrnn.train.X
+from .config import (LARGE_MODEL, OVERFIT_PASSES, SCHEDULES,  # noqa: F401
+                     TrainConfig, build_model, build_optimizer, model_for_time)
+from .rundir import (BEST, CHECKPOINT, LOCK, MODEL_KEYS, RunLockedError,  # noqa: F401
+                     check_same_model, lock_run_dir, remove_stale_temps, update_latest_link)
+from .validation import evaluate, heldout_loss, val_file_ids  # noqa: F401
 
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    corpus: str = None              # None: the embedded default corpus
-    mode: str = "char"              # "char" (UTF-8 characters) or "byte"
-    cell: str = "lstm"
-    hidden: int = 128
-    layers: int = 2
-    seq: int = 50
-    batch: int = 50
-    dropout: float = 0.0
-    truncate: int = None
-    optimizer: str = "rmsprop"      # char-rnn's RMSprop (alpha 0.95); measured better than Adam
-    lr: float = 8e-3                # the peak of the schedule (measured: README, time to
-                                    # quality)
-    clip: float = 5.0
-    schedule: str = "cosine"        # "cosine"/"linear": warm-up, decay to 0 at the end of
-                                    # the budget; "none" (constant); "step" (x lr_decay)
-    warmup: float = 0.02            # warm-up, as a fraction of the budget (cosine/linear)
-    lr_decay: float = 0.97          # "step": multiply by this every decay_every epochs
-    decay_every: int = 10
-    steps: int = None               # stop after this many steps (any of the three budgets)
-    epochs: float = None
-    time: float = None              # seconds
-    val_fraction: float = 0.05
-    val_split: str = "tail"         # "tail": the corpus's last val_fraction, contiguous;
-                                    # "streams": the last val_fraction of each stream
-    val_file: str = None            # validate on this text instead (the corpus all trains)
-    eval_every: int = None          # steps between evaluations (None: by wall time, <= ~3%)
-    eval_batches: int = 20          # validation windows per evaluation (None: all of them);
-                                    # the final evaluation reads them all
-    checkpoint_every: int = 500
-    init: str = "pytorch"
-    dtype: str = "float32"
-    seed: int = 0
-    out: str = None
-    on_nan: str = "stop"            # non-finite loss: "stop", "skip" the update, "rollback"
-    nan_retries: int = 3            # skips in a row / rollbacks to one good state, at most
-    log_every: int = 10             # a log.jsonl record (smoothed train loss) every N steps
-    auto_model: bool = False        # with a time budget, hidden/layers/dropout are chosen from
-                                    # it (model_for_time); `fastrnn train --time S` sets it
-                                    # when none of --hidden, --layers, --dropout is given
-
-    def validate(self):
-        pos = ("hidden", "layers", "seq", "batch", "checkpoint_every", "log_every")
-        if self.eval_every is not None and (not isinstance(self.eval_every, int)
-                                            or self.eval_every < 1):
-            raise ValueError(f"eval_every must be None or an int >= 1, got "
-                             f"{self.eval_every!r}")
-        if self.val_split not in ("tail", "streams"):
-            raise ValueError(f"val_split must be 'tail' or 'streams', got {self.val_split!r}")
-        if self.eval_batches is not None and (not isinstance(self.eval_batches, int)
-                                              or self.eval_batches < 1):
-            raise ValueError(f"eval_batches must be None or an int >= 1, got "
-                             f"{self.eval_batches!r}")
-        for name in pos:
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        cells.get(self.cell)                    # a ValueError names the known cells
-        if self.mode not in ("char", "byte"):
-            raise ValueError(f"mode must be 'char' or 'byte', got {self.mode!r}")
-        if self.optimizer not in ("adam", "rmsprop"):
-            raise ValueError(f"optimizer must be adam or rmsprop, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got "
-                             f"{self.schedule!r}")
-        if not (isinstance(self.warmup, (int, float)) and 0 <= self.warmup < 1):
-            raise ValueError(f"warmup must be a fraction of the budget in [0, 1), got "
-                             f"{self.warmup!r}")
-        if not self.lr > 0 or not self.clip > 0:
-            raise ValueError("lr and clip must be > 0")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("steps", "epochs", "time"):
-            v = getattr(self, name)
-            if v is not None and not v > 0:
-                raise ValueError(f"{name} must be > 0, got {v}")
-        if self.steps is None and self.epochs is None and self.time is None:
-            raise ValueError("give a budget: steps, epochs or time")
-        if self.truncate is not None and self.truncate < 0:
-            raise ValueError(f"truncate must be >= 0, got {self.truncate}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        if self.on_nan not in ("stop", "skip", "rollback"):
-            raise ValueError(f"on_nan must be stop, skip or rollback, got {self.on_nan!r}")
-        if not isinstance(self.nan_retries, int) or self.nan_retries < 1:
-            raise ValueError(f"nan_retries must be an integer >= 1, got {self.nan_retries!r}")
-
-
-SCHEDULES = ("cosine", "linear", "none", "step")
-
-# What `fastrnn train --time S` trains when no model size is given (README, "Time to quality",
-# measured with scripts/quality_grid.py): the 2x128 LSTM wins while the budget lets it read the
-# corpus a few times (S=60 on a 1.35 MB training text, 2.8 passes: 1.28 nats/char held out,
-# vs 1.60 for 2x256), and overfits when it reads it many times (S=600, 27.6 passes: 1.35),
-# where a 2x256 LSTM with dropout 0.2, a third as fast, reaches 1.12 in 9.4 passes.
-NOMINAL_TOKENS_PER_S = 62_000    # the 2x128 LSTM's training speed on 2 cores (issue 15)
-OVERFIT_PASSES = 10              # between the two measured budgets (2.8 and 27.6 passes)
-LARGE_MODEL = dict(hidden=256, layers=2, dropout=0.2)
-
-
-def model_for_time(seconds, train_tokens):
-    """-> (the settings that replace the default model's, or {} to keep it; how many passes
-    over ``train_tokens`` the default model would make in ``seconds``)."""
-    passes = seconds * NOMINAL_TOKENS_PER_S / max(train_tokens, 1)
-    return (dict(LARGE_MODEL) if passes > OVERFIT_PASSES else {}), passes
 EVAL_SHARE = 0.02        # periodic evaluations take at most this share of the run (the
                          # final full one adds ~0.1-1% on a 1 MB corpus)
 EVAL_MIN_INTERVAL = 10.0 # s between two evaluations (by wall time), at least
-REPLAN_EVERY = 10        # steps between re-estimates of a time budget's last step
-REPLAN_FIRST = 20        # ... after re-estimating at each of the first steps of a run
-GUESS_STEPS = 1000       # the last step of a time budget before any step was timed
-
-
-# The parts of the config that fix the model; a resumed run must agree on these.
-MODEL_KEYS = ("mode", "cell", "hidden", "layers", "dtype")
-
-
-def build_model(cfg, vocab_size):
-    return nn.CharRNN(vocab_size, cfg.hidden, cfg.layers, cfg.cell, dropout=cfg.dropout,
-                      truncate=cfg.truncate, init=cfg.init, dtype=np.dtype(cfg.dtype),
-                      seed=cfg.seed)
-
-
-def build_optimizer(cfg, params):
-    if cfg.optimizer == "adam":
-        return optim.Adam(params, lr=cfg.lr)
-    return optim.RMSprop(params, lr=cfg.lr, alpha=0.95, eps=1e-8)
 
 
 def _state_list(state):
@@ -203,55 +63,6 @@ def _state_list(state):
 
 def _state_from_list(cell, arrays):
     return tuple(arrays) if cells.get(cell).n_states == 2 else arrays[0]
-
-
-def evaluate(model, batcher, max_batches=None, prefix=None):
-    """Mean loss (nats/token) over the first ``max_batches`` windows (default: all) of one
-    pass of ``batcher``, state carried across windows. With ``prefix=k``: -> (that loss, the
-    mean loss over the first k windows alone), both from the one pass."""
-    batcher.reset()
-    state, total, n, head = None, 0.0, 0, None
-    for i, (x, y) in enumerate(batcher):
-        if max_batches is not None and i >= max_batches:
-            break
-        if i == prefix:
-            head = total / max(n, 1)
-        loss, state = model.loss(x, y, state)
-        total += loss * x.size
-        n += x.size
-    mean = total / max(n, 1)
-    if prefix is None:
-        return mean
-    return mean, (mean if head is None else head)
-
-
-def heldout_loss(model, ids, streams=50, seq=50):
-    """Mean loss (nats/token) of ``model`` over every window of the held-out ids (N,): cut
-    into ``streams`` contiguous streams read in windows of ``seq``, state carried inside a
-    stream; the trainer's final evaluation (and ``fastrnn bench --quality``'s, for any model
-    with a ``loss(x, y, state)``)."""
-    b = data_mod.StreamBatcher(ids, streams, seq, "train", val_fraction=0.0)
-    return evaluate(model, b)
-
-
-def val_file_ids(path, vocab, progress=False):
-    """Token ids of a validation file in the training ``vocab`` (encoded once and cached like
-    a corpus). Raises ValueError listing the symbols the training corpus does not have."""
-    val = data_mod.load_corpus(path, mode=vocab.mode, progress=progress)
-    index = {t: i for i, t in enumerate(vocab.tokens)}
-    lut = np.array([index.get(t, -1) for t in val.vocab.tokens], np.int64)
-    if (lut < 0).any():
-        unknown = [t for t, i in zip(val.vocab.tokens, lut) if i < 0]
-        shown = ", ".join(repr(t if vocab.mode == "char" else bytes([t])) for t in unknown[:30])
-        more = f" and {len(unknown) - 30} more" if len(unknown) > 30 else ""
-        what = "characters" if vocab.mode == "char" else "bytes"
-        hint = "; remove or replace them in the validation file" + (
-            " (or train with --byte, if the corpus holds their bytes)"
-            if vocab.mode == "char" else "")
-        raise ValueError(f"--val-file {path} has {len(unknown)} {what} that are not in the "
-                         f"training vocabulary ({vocab.size} {vocab.mode} symbols): "
-                         f"{shown}{more}{hint}")
-    return lut[np.asarray(val.ids)].astype(vocab.dtype)
 
 
 class Trainer:
@@ -270,13 +81,7 @@ class Trainer:
         self._eval_seconds = self._save_seconds = 0.0
         resumed = ckpt.load_run(resume) if resume else None
         if resumed is not None:
-            old = resumed["config"]
-            diff = {k: (old[k], getattr(cfg, k)) for k in MODEL_KEYS if old[k] != getattr(cfg, k)}
-            if diff:
-                raise ckpt.CheckpointError(
-                    f"{resume} holds a different model: " + ", ".join(
-                        f"{k}={a!r} in the checkpoint vs {b!r} now" for k, (a, b) in diff.items())
-                    + "; pass the same settings or start a new run")
+            check_same_model(resume, resumed["config"], cfg)
         corpus_path = cfg.corpus or data_mod.default_corpus_path()
         with self.world.root_first():              # rank 0 builds the cache, the others reuse it
             self.corpus = data_mod.load_corpus(corpus_path, mode=cfg.mode, progress=progress)
@@ -288,7 +93,8 @@ class Trainer:
         if resumed is not None and resumed["vocab"] != self.vocab.to_json():
             raise ckpt.CheckpointError(f"{resume} was trained on a different vocabulary than "
                                        f"{corpus_path}; resume on the same corpus")
-        self._split(corpus_path)
+        self.train_data, self.val_data, self.heldout_what = validation.split(
+            cfg, self.corpus.ids, self.vocab, self.streams, self.world, self.progress)
         self.model_choice = None                   # what auto_model chose, and why
         if cfg.auto_model and cfg.time is not None and resumed is None:
             train_tokens = self.train_data.batches_per_epoch * cfg.batch * cfg.seq
@@ -307,13 +113,8 @@ class Trainer:
             self.model.rnn.dropout_streams = (cfg.batch, self.streams[0])
             self.reducer = dist.GradReducer(self.world, self.params, self.share)
         self.opt = build_optimizer(cfg, self.params)
-        self.sched = None
-        if cfg.schedule in ("cosine", "linear"):
-            self.sched = optim.BudgetLR(self.opt, self._total() or GUESS_STEPS,
-                                        shape=cfg.schedule, warmup=cfg.warmup)
-        elif cfg.schedule == "step":
-            self.sched = optim.StepLR(self.opt, step_size=cfg.decay_every
-                                      * self.train_data.batches_per_epoch, gamma=cfg.lr_decay)
+        self.budget = Budget(cfg, self.train_data.batches_per_epoch, self.world, clock)
+        self.sched = self.budget.schedule(self.opt)
         self.step = 0
         self.tokens = 0
         self.elapsed = 0.0
@@ -325,7 +126,7 @@ class Trainer:
         if resumed is not None:                    # before anything is written
             try:
                 self._restore(resumed)
-                self._continue_plan(resumed.get("scheduler"))
+                self.budget.continue_plan(self.sched, resumed.get("scheduler"), self.step)
             except (KeyError, TypeError, ValueError) as e:
                 raise ckpt.CheckpointError(f"{resume} is corrupt or not a fastrnn checkpoint: "
                                            f"its state does not fit this run ({e})") from None
@@ -344,45 +145,6 @@ class Trainer:
         if resumed is not None:
             if os.path.abspath(resume) == os.path.abspath(self.checkpoint_path):
                 self.saved_step = self.step
-
-    def _split(self, corpus_path):
-        """The training and held-out batchers (see ``val_split``, ``val_file``)."""
-        cfg, ids = self.cfg, self.corpus.ids
-        B, T, streams = cfg.batch, cfg.seq, self.streams
-        self.val_data, self.heldout_what = None, None
-        if cfg.val_split == "streams" and cfg.val_file is None:
-            self.train_data = data_mod.StreamBatcher(ids, B, T, "train", cfg.val_fraction,
-                                                     streams=streams)
-            if cfg.val_fraction > 0:
-                self.val_data = data_mod.StreamBatcher(ids, B, T, "val", cfg.val_fraction,
-                                                       streams=streams)
-                self.heldout_what = (f"the last {cfg.val_fraction:.0%} of each of the {B} "
-                                     "streams")
-            return
-        if cfg.val_file is not None:
-            with self.world.root_first():
-                val_ids = val_file_ids(cfg.val_file, self.vocab, self.progress)
-            train_ids = ids
-            self.heldout_what = f"--val-file {cfg.val_file}"
-        elif cfg.val_fraction > 0:
-            cut = len(ids) - int(round(len(ids) * cfg.val_fraction))
-            train_ids, val_ids = ids[:cut], ids[cut:]
-            self.heldout_what = f"the last {cfg.val_fraction:.0%} of the corpus"
-        else:
-            train_ids, val_ids = ids, None
-        self.train_data = data_mod.StreamBatcher(train_ids, B, T, "train", 0.0,
-                                                 streams=streams)
-        if val_ids is None:
-            return
-        if len(val_ids) < B * (T + 1):
-            raise ValueError(
-                f"the held-out text ({self.heldout_what}: {len(val_ids)} tokens) is too short "
-                f"for one window of seq + 1 = {T + 1} tokens in each of the batch = {B} "
-                f"streams (it needs {B * (T + 1)} tokens): "
-                + ("give a longer --val-file" if cfg.val_file else
-                   "raise --val-fraction or use a longer corpus")
-                + ", or lower --batch or --seq")
-        self.val_data = data_mod.StreamBatcher(val_ids, B, T, "train", 0.0, streams=streams)
 
     def describe(self):
         """The model and recipe in one line, e.g. ``lstm 2x128, batch 50 x seq 50, rmsprop
@@ -434,20 +196,6 @@ class Trainer:
         self.best = tree.get("best")                # absent in older checkpoints
         self.heldout = tree.get("heldout")
 
-    def _continue_plan(self, saved):
-        """After a resume: how the schedule goes on (see the module docstring)."""
-        if not isinstance(self.sched, optim.BudgetLR):
-            return
-        step, total = self.sched.step_count, self._total()
-        if saved is None or saved.get("schedule") != "BudgetLR":
-            # a checkpoint with another (or no) schedule: a new plan from this step
-            self.sched.step_count = step = self.step
-            self.sched.replan(step, total or step + GUESS_STEPS, progress=0.0)
-        elif self.sched.finished:               # the last run ended its schedule: a new one
-            self.sched.replan(step, total or step + GUESS_STEPS, progress=0.0)
-        elif total is not None and total != self.sched.end_step:
-            self.sched.replan(step, total)     # keep the progress, decay over the new rest
-
     def save(self, path=None, link=True):
         """Writes the checkpoint to ``path`` (default: the run's ``checkpoint.npz``, then
         copied to ``best.npz`` too when the best model is this step's; ``link``: point
@@ -467,15 +215,6 @@ class Trainer:
             self.log(f"\nwarning: {problem}")
 
     # -------------------------------------------------------------- the loop
-    def _done(self, t_start):
-        cfg = self.cfg
-        if cfg.steps is not None and self.step >= cfg.steps:
-            return True
-        if cfg.epochs is not None and self.step >= cfg.epochs * self.train_data.batches_per_epoch:
-            return True
-        return cfg.time is not None and self.world.any(
-            self.clock() - t_start >= cfg.time - self._reserve())
-
     def _eval_due(self):
         """Evaluate now? Every ``eval_every`` steps if given, else when the wall time since the
         last evaluation reached ``1 / EVAL_SHARE`` times its duration (so evaluations take at
@@ -542,42 +281,6 @@ class Trainer:
         """Seconds kept at the end of a time budget for what follows the last step: the final
         evaluation and checkpoint (as long as the last ones took; 0 before any)."""
         return self._eval_seconds + self._save_seconds
-
-    def _replan(self, t_start):
-        """A time budget: re-estimate the last step from the measured speed (every step of the
-        first ``REPLAN_FIRST`` of this run, then every ``REPLAN_EVERY``; the first step, which
-        includes compiling, only starts the clock) and move the schedule's end there."""
-        k = self.step - self._run_start_step
-        if not (k <= REPLAN_FIRST or k % REPLAN_EVERY == 0):
-            return
-        end = None
-        if self.world.is_root:
-            now = self.clock()
-            samples = self._samples
-            samples.append((now, self.step))
-            if len(samples) >= 2:
-                window = max(2.0, 0.2 * self.cfg.time)     # the recent past: speed may change
-                t0, s0 = next((t, s) for t, s in samples if t >= now - window or s == self.step)
-                if s0 == self.step:                    # no sample in the window but this one
-                    t0, s0 = samples[-2]
-                rate = (self.step - s0) / max(now - t0, 1e-9)      # steps per second
-                left = t_start + self.cfg.time - self._reserve() - now
-                end = self.step + max(1, int(left * rate))
-                total = self._total()
-                if total is not None:
-                    end = min(end, total)
-                while len(samples) > 2 and samples[1][0] < now - window:
-                    samples.pop(0)
-        end = self.world.bcast(end)
-        if end is not None:
-            self.sched.replan(self.sched.step_count, end)
-
-    def _total(self):
-        cfg = self.cfg
-        totals = [cfg.steps] if cfg.steps is not None else []
-        if cfg.epochs is not None:
-            totals.append(math.ceil(cfg.epochs * self.train_data.batches_per_epoch))
-        return min(totals) if totals else None
 
     def _step(self, x, y):
         """Forward and backward over one window; returns the mean loss (gradients in .grad)."""
@@ -684,8 +387,6 @@ class Trainer:
                 lock.close()
 
     def _run(self):
-        from . import _progress
-
         cfg = self.cfg
         log_path = os.path.join(self.out, "log.jsonl") if self.world.is_root else os.devnull
         interrupted = []
@@ -700,7 +401,6 @@ class Trainer:
         old_term = signal.signal(signal.SIGTERM, on_signal)
         old_int = signal.signal(signal.SIGINT, on_signal)
         self._nan_events, self._good = 0, None
-        self._run_start_step, self._samples = self.step, []
         self._next_eval = math.inf                 # set when the first step (compiling) ends
         if not self._resumed and self.world.is_root and os.path.exists(self.best_path):
             os.unlink(self.best_path)              # a previous run's, in this directory
@@ -708,22 +408,22 @@ class Trainer:
         first_step_s = None
         if cfg.on_nan == "rollback":
             self._good = copy.deepcopy(self.state_tree())
-        logf = _RunLog(log_path, self.log)      # a full disk: reported, never fatal
+        logf = _progress.RunLog(log_path, self.log)      # a full disk: reported, never fatal
         saved = False
         for line in _progress.banner(self):
             self.log(line)
-        bar = _progress.Progress(self._total(), cfg.time, self.step, self.progress, self.log)
+        bar = _progress.Progress(self.budget.total, cfg.time, self.step, self.progress, self.log)
         window = _progress.LossWindow()            # train losses since the last record
         notice = _progress.compile_notice(bar.write if self.world.is_root else
                                           (lambda message: None))
-        t_start = self.clock()
+        t_start = self.budget.start(self.step)
         self._clock = (self.elapsed, t_start)      # checkpoints taken while running count it
         t_last, tok_last = t_start, self.tokens
         status = "done"
         try:
             # non-finite values are detected and handled below (on_nan), not warned about
             with np.errstate(over="ignore", invalid="ignore"), notice:
-                while not self._done(t_start):
+                while not self.budget.done(self.step, self._reserve()):
                     if self.world.any(interrupted):
                         status = "interrupted"
                         break
@@ -760,10 +460,10 @@ class Trainer:
                         first_step_s = self.clock() - t_start
                         self._next_eval = self.clock() + EVAL_MIN_INTERVAL
                     if timed:
-                        self._replan(t_start)
+                        self.budget.replan(self.sched, self.step, self._reserve())
                     bar.step(self.step, self.clock() - t_start)
                     record = None
-                    done = self._done(t_start)
+                    done = self.budget.done(self.step, self._reserve())
                     evaluate_now = done or self._eval_due()
                     if evaluate_now or self.step % cfg.log_every == 0:
                         now = time.perf_counter()
@@ -776,7 +476,7 @@ class Trainer:
                         if evaluate_now and self.val_data is not None:
                             val = self._evaluate(final=done)
                             record["val_loss"] = val
-                            record["val_bpc"] = val / math.log(2)
+                            record["val_bpc"] = validation.bits(val)
                             if done and self.heldout is not None:
                                 record["heldout"] = self.heldout["loss"]
                         logf.write(record)
@@ -802,7 +502,7 @@ class Trainer:
             if not saved and status == "done":
                 status = "save_failed"
         if (status == "done" and cfg.time is not None and first_step_s is not None
-                and self.step - self._run_start_step <= 1 and first_step_s > cfg.time):
+                and self.step - self.budget.start_step <= 1 and first_step_s > cfg.time):
             self.log(f"--time {cfg.time:g} s is shorter than the first step, which took "
                      f"{first_step_s:.1f} s (compiling the kernels, or loading them from "
                      f"numba's cache, included): 1 step trained"
@@ -815,39 +515,3 @@ class Trainer:
         elif status in ("interrupted", "aborted"):
             self.log(f"{status} at step {self.step} without saving it. " + self._last_good())
         return status
-
-
-from ._progress import plot_log  # noqa: E402,F401  (train.plot_log: the --plot curves)
-
-
-class _RunLog:
-    """A run's log.jsonl: a write or close that fails (disk full) is reported once and
-    never ends the run."""
-
-    def __init__(self, path, log):
-        self.path, self.log, self.failed, self.f = path, log, False, None
-        try:
-            self.f = open(path, "a")
-        except OSError as e:
-            self._failed(e)
-
-    def _failed(self, e):
-        if not self.failed:
-            self.log(f"\nwarning: cannot write {self.path}: {e}")
-        self.failed = True
-
-    def write(self, record):
-        try:
-            if self.f is not None:
-                self.f.write(json.dumps(record) + "\n")
-                self.f.flush()
-        except OSError as e:
-            self._failed(e)
-
-    def close(self):
-        f, self.f = self.f, None
-        try:
-            if f is not None:
-                f.close()
-        except OSError as e:
-            self._failed(e)

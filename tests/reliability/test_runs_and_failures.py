@@ -16,7 +16,7 @@ import pytest
 
 from fastrnn import _checks as ck
 from fastrnn import checkpoint as ckpt
-from fastrnn import sample, train
+from fastrnn import _progress, sample, train
 from reliability.helpers import TINY_ARGS, cli_env, files_under, main, tiny_cfg
 
 
@@ -179,7 +179,7 @@ def test_a_full_disk_ends_with_exit_1_naming_the_last_good_checkpoint(capsys, tm
         raise enospc
     monkeypatch.setattr(ckpt.np, "savez", savez)
     monkeypatch.setattr(ckpt, "save", save)
-    monkeypatch.setattr(train, "open", fake_open, raising=False)
+    monkeypatch.setattr(_progress, "open", fake_open, raising=False)   # log.jsonl
     monkeypatch.setattr(train.os, "symlink", full_symlink)
     monkeypatch.setattr(train, "plot_log", full_plot)
     plot = ["--plot"] if importlib.util.find_spec("matplotlib") else []    # the plot extra

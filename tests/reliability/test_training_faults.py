@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fastrnn import checkpoint as ckpt
-from fastrnn import cli, rundir, train
+from fastrnn import _progress, cli, rundir, train
 from reliability.helpers import files_under, same_weights, tiny_cfg
 
 
@@ -212,7 +212,7 @@ def test_an_output_directory_that_refuses_writes_fails_before_training(corpus, t
                                                                        monkeypatch, capsys):
     def denied(path, *a, **k):
         raise PermissionError(errno.EACCES, "Permission denied", path)
-    monkeypatch.setattr(train, "open", denied, raising=False)
+    monkeypatch.setattr(_progress, "open", denied, raising=False)    # log.jsonl
     monkeypatch.setattr(rundir, "open", denied, raising=False)      # the lock file
     with pytest.raises(PermissionError, match=r"cannot write to the run directory .*run "
                                               r"\(Permission denied\); choose another --out"):

@@ -1,0 +1,131 @@
+"""The settings of a training run (``TrainConfig``, checked by ``validate``), the model a time
+budget picks when none is given (``model_for_time``), and the model and optimizer a config
+builds. ``fastrnn.train`` trains them; ``fastrnn.sample`` and ``fastrnn.checkpoint`` read a
+saved config back.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from . import cells, nn, optim
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    corpus: str = None              # None: the embedded default corpus
+    mode: str = "char"              # "char" (UTF-8 characters) or "byte"
+    cell: str = "lstm"
+    hidden: int = 128
+    layers: int = 2
+    seq: int = 50
+    batch: int = 50
+    dropout: float = 0.0
+    truncate: int = None
+    optimizer: str = "rmsprop"      # char-rnn's RMSprop (alpha 0.95); measured better than Adam
+    lr: float = 8e-3                # the peak of the schedule (measured: README, time to
+                                    # quality)
+    clip: float = 5.0
+    schedule: str = "cosine"        # "cosine"/"linear": warm-up, decay to 0 at the end of
+                                    # the budget; "none" (constant); "step" (x lr_decay)
+    warmup: float = 0.02            # warm-up, as a fraction of the budget (cosine/linear)
+    lr_decay: float = 0.97          # "step": multiply by this every decay_every epochs
+    decay_every: int = 10
+    steps: int = None               # stop after this many steps (any of the three budgets)
+    epochs: float = None
+    time: float = None              # seconds
+    val_fraction: float = 0.05
+    val_split: str = "tail"         # "tail": the corpus's last val_fraction, contiguous;
+                                    # "streams": the last val_fraction of each stream
+    val_file: str = None            # validate on this text instead (the corpus all trains)
+    eval_every: int = None          # steps between evaluations (None: by wall time, <= ~3%)
+    eval_batches: int = 20          # validation windows per evaluation (None: all of them);
+                                    # the final evaluation reads them all
+    checkpoint_every: int = 500
+    init: str = "pytorch"
+    dtype: str = "float32"
+    seed: int = 0
+    out: str = None
+    on_nan: str = "stop"            # non-finite loss: "stop", "skip" the update, "rollback"
+    nan_retries: int = 3            # skips in a row / rollbacks to one good state, at most
+    log_every: int = 10             # a log.jsonl record (smoothed train loss) every N steps
+    auto_model: bool = False        # with a time budget, hidden/layers/dropout are chosen from
+                                    # it (model_for_time); `fastrnn train --time S` sets it
+                                    # when none of --hidden, --layers, --dropout is given
+
+    def validate(self):
+        pos = ("hidden", "layers", "seq", "batch", "checkpoint_every", "log_every")
+        if self.eval_every is not None and (not isinstance(self.eval_every, int)
+                                            or self.eval_every < 1):
+            raise ValueError(f"eval_every must be None or an int >= 1, got "
+                             f"{self.eval_every!r}")
+        if self.val_split not in ("tail", "streams"):
+            raise ValueError(f"val_split must be 'tail' or 'streams', got {self.val_split!r}")
+        if self.eval_batches is not None and (not isinstance(self.eval_batches, int)
+                                              or self.eval_batches < 1):
+            raise ValueError(f"eval_batches must be None or an int >= 1, got "
+                             f"{self.eval_batches!r}")
+        for name in pos:
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        cells.get(self.cell)                    # a ValueError names the known cells
+        if self.mode not in ("char", "byte"):
+            raise ValueError(f"mode must be 'char' or 'byte', got {self.mode!r}")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise ValueError(f"optimizer must be adam or rmsprop, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got "
+                             f"{self.schedule!r}")
+        if not (isinstance(self.warmup, (int, float)) and 0 <= self.warmup < 1):
+            raise ValueError(f"warmup must be a fraction of the budget in [0, 1), got "
+                             f"{self.warmup!r}")
+        if not self.lr > 0 or not self.clip > 0:
+            raise ValueError("lr and clip must be > 0")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("steps", "epochs", "time"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ValueError(f"{name} must be > 0, got {v}")
+        if self.steps is None and self.epochs is None and self.time is None:
+            raise ValueError("give a budget: steps, epochs or time")
+        if self.truncate is not None and self.truncate < 0:
+            raise ValueError(f"truncate must be >= 0, got {self.truncate}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.on_nan not in ("stop", "skip", "rollback"):
+            raise ValueError(f"on_nan must be stop, skip or rollback, got {self.on_nan!r}")
+        if not isinstance(self.nan_retries, int) or self.nan_retries < 1:
+            raise ValueError(f"nan_retries must be an integer >= 1, got {self.nan_retries!r}")
+
+
+SCHEDULES = ("cosine", "linear", "none", "step")
+
+# What `fastrnn train --time S` trains when no model size is given (README, "Time to quality",
+# measured with scripts/quality_grid.py): the 2x128 LSTM wins while the budget lets it read the
+# corpus a few times (S=60 on a 1.35 MB training text, 2.8 passes: 1.28 nats/char held out,
+# vs 1.60 for 2x256), and overfits when it reads it many times (S=600, 27.6 passes: 1.35),
+# where a 2x256 LSTM with dropout 0.2, a third as fast, reaches 1.12 in 9.4 passes.
+NOMINAL_TOKENS_PER_S = 62_000    # the 2x128 LSTM's training speed on 2 cores (issue 15)
+OVERFIT_PASSES = 10              # between the two measured budgets (2.8 and 27.6 passes)
+LARGE_MODEL = dict(hidden=256, layers=2, dropout=0.2)
+
+
+def model_for_time(seconds, train_tokens):
+    """-> (the settings that replace the default model's, or {} to keep it; how many passes
+    over ``train_tokens`` the default model would make in ``seconds``)."""
+    passes = seconds * NOMINAL_TOKENS_PER_S / max(train_tokens, 1)
+    return (dict(LARGE_MODEL) if passes > OVERFIT_PASSES else {}), passes
+
+
+def build_model(cfg, vocab_size):
+    return nn.CharRNN(vocab_size, cfg.hidden, cfg.layers, cfg.cell, dropout=cfg.dropout,
+                      truncate=cfg.truncate, init=cfg.init, dtype=np.dtype(cfg.dtype),
+                      seed=cfg.seed)
+
+
+def build_optimizer(cfg, params):
+    if cfg.optimizer == "adam":
+        return optim.Adam(params, lr=cfg.lr)
+    return optim.RMSprop(params, lr=cfg.lr, alpha=0.95, eps=1e-8)
