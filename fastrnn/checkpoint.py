@@ -24,19 +24,16 @@ describes (before their data is read) and that every tensor is finite.
 """
 
 import hashlib
-import io
 import json
-import math
 import os
-import re
 import stat
-import warnings
 import zipfile
 from typing import NamedTuple
 
 import numpy as np
 
 from . import _files, cells
+from ._npz import KINDS, ArraySpec, Unreadable, open_array, read_array
 
 FORMAT = "fastrnn-checkpoint"
 VERSION = 2
@@ -45,21 +42,10 @@ _CHECKSUM = "__checksum__"
 _MAX_DEPTH = 64                 # nesting of the JSON tree (ours is 4 deep)
 _MAX_TREE_BYTES = 64 << 20      # the __tree__ member (JSON as UCS-4): ours are a few kB
 _DIGEST = 16                    # bytes of a blake2b digest
-_KINDS = "biufcUS"              # array kinds a checkpoint may hold (never objects or voids)
 
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be used (corrupt, foreign, newer format, mismatched)."""
-
-
-class ArraySpec(NamedTuple):
-    """What the header of a checkpoint declares about an array before its data is read."""
-    shape: tuple
-    dtype: np.dtype
-
-    @property
-    def nbytes(self):
-        return math.prod(self.shape) * self.dtype.itemsize
 
 
 def _digest(data):
@@ -74,7 +60,7 @@ def _array_digest(a):
 
 def _split(tree, path, arrays):
     if isinstance(tree, np.ndarray):
-        if tree.dtype.kind not in _KINDS:
+        if tree.dtype.kind not in KINDS:
             raise TypeError(f"cannot store an array of dtype {tree.dtype} at {path or '/'} in a "
                             "checkpoint")
         key = f"a{len(arrays)}"
@@ -115,130 +101,39 @@ def save(path, tree):
 
 # ---------------------------------------------------------------------------------- reading
 
-class _Bad(Exception):
-    """Why a file is not a (usable) checkpoint; ``load`` turns it into a CheckpointError."""
-
-
-def _member(zf, name):
-    """The ZipInfo of member ``name`` (``name.npy``), checked to be stored uncompressed."""
-    infos = [i for i in zf.infolist() if i.filename == name + ".npy"]
-    if not infos:
-        raise _Bad(f"the member {name!r} is missing")
-    if len(infos) > 1:
-        raise _Bad(f"the member {name!r} occurs {len(infos)} times")
-    info = infos[0]
-    if info.compress_type != zipfile.ZIP_STORED:
-        raise _Bad(f"the member {name!r} is compressed (method {info.compress_type}); fastrnn "
-                   "writes its checkpoints uncompressed")
-    return info
-
-
-# the header numpy writes: "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }"
-_NPY_HEADER = re.compile(r"\{'descr': '([<>|=]?[A-Za-z]\d*)', 'fortran_order': (True|False), "
-                         r"'shape': \((\d+(?:, \d+)*,?)?\), \} *\n")
-
-
-def _npy_header(f, name):
-    """-> (shape, fortran_order, dtype, data offset) of the .npy member open in ``f``."""
-    start = f.read(8)
-    if len(start) != 8 or start[:6] != b"\x93NUMPY":
-        raise _Bad(f"the member {name!r} is not a .npy array")
-    version = (start[6], start[7])
-    if version not in ((1, 0), (2, 0)):
-        raise _Bad(f"the member {name!r} has .npy format {version[0]}.{version[1]}, not 1.0 "
-                   "or 2.0")
-    size_field = f.read(2 if version == (1, 0) else 4)
-    n = int.from_bytes(size_field, "little")
-    if len(size_field) not in (2, 4) or n > 10000:
-        raise _Bad(f"the member {name!r} has a .npy header of {n} bytes")
-    raw = f.read(n)
-    if len(raw) != n:
-        raise _Bad(f"the member {name!r} ends inside its .npy header")
-    m = _NPY_HEADER.fullmatch(raw.decode("latin1"))
-    if m is not None:                              # the fast path: what numpy writes
-        descr, fortran, dims = m.groups()
-        shape = tuple(int(d) for d in dims.replace(",", " ").split()) if dims else ()
-        dtype = np.dtype(descr)
-        fortran = fortran == "True"
-    else:                                          # another writer's layout: numpy's parser
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")          # a header that needs repairs is corrupt
-            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = read(io.BytesIO(size_field + raw))
-    return shape, fortran, dtype, 8 + len(size_field) + n
-
-
-def _open_array(zf, name):
-    """-> (open member positioned at the data, ArraySpec, fortran_order), after checking the
-    ``.npy`` header against the member's stored size (nothing allocated yet)."""
-    info = _member(zf, name)
-    f = zf.open(info)
-    try:
-        shape, fortran, dtype, header = _npy_header(f, name)
-        if dtype.hasobject or dtype.kind not in _KINDS or dtype.fields is not None:
-            raise _Bad(f"the member {name!r} holds {dtype} values (a pickle or a record); "
-                       "checkpoints hold numbers only")
-        if any(not isinstance(n, int) or n < 0 for n in shape):
-            raise _Bad(f"the member {name!r} declares the invalid shape {shape}")
-        spec = ArraySpec(tuple(shape), dtype)
-        if header + spec.nbytes != info.file_size:
-            raise _Bad(f"the member {name!r} declares shape {spec.shape} of {dtype} "
-                       f"({spec.nbytes:,} bytes) but stores {info.file_size - header:,} bytes")
-    except BaseException:
-        f.close()
-        raise
-    return f, spec, fortran
-
-
-def _read_array(f, spec, fortran, name):
-    buf = bytearray(spec.nbytes)
-    view, got = memoryview(buf), 0
-    while got < len(buf):
-        n = f.readinto(view[got:])
-        if not n:
-            raise _Bad(f"the member {name!r} ends early")
-        got += n
-    if f.read(1):                                   # also makes zipfile check the CRC
-        raise _Bad(f"the member {name!r} holds more bytes than its header declares")
-    f.close()
-    a = np.frombuffer(buf, spec.dtype)              # writeable: the buffer is a bytearray
-    return a.reshape(spec.shape, order="F" if fortran else "C")
-
-
 def _read_text(zf, name):
-    f, spec, fortran = _open_array(zf, name)
+    f, spec, fortran = open_array(zf, name)
     if spec.dtype.kind != "U" or spec.shape != () or spec.nbytes > _MAX_TREE_BYTES:
-        raise _Bad(f"the member {name!r} is not a text string (it holds {spec.shape} "
-                   f"{spec.dtype})")
-    return str(_read_array(f, spec, fortran, name)[()])
+        raise Unreadable(f"the member {name!r} is not a text string (it holds {spec.shape} "
+                         f"{spec.dtype})")
+    return str(read_array(f, spec, fortran, name)[()])
 
 
 def _walk_specs(node, version, depth, refs):
     """Validates the JSON tree; array nodes become ArraySpec (v2) or None (v1) and are
     collected in ``refs`` as (key, node)."""
     if depth > _MAX_DEPTH:
-        raise _Bad(f"the header is nested deeper than {_MAX_DEPTH} levels")
+        raise Unreadable(f"the header is nested deeper than {_MAX_DEPTH} levels")
     if isinstance(node, dict):
         if "__array__" in node:
             keys = {"__array__"} if version == 1 else {"__array__", "dtype", "shape", "blake2b"}
             if set(node) != keys:
-                raise _Bad(f"an array entry of the header has the keys {sorted(node)}, "
-                           f"expected {sorted(keys)}")
+                raise Unreadable(f"an array entry of the header has the keys {sorted(node)}, "
+                                 f"expected {sorted(keys)}")
             key = node["__array__"]
             if not isinstance(key, str) or key in (_TREE, _CHECKSUM) or key in refs:
-                raise _Bad(f"the header names the array {key!r} invalidly or twice")
+                raise Unreadable(f"the header names the array {key!r} invalidly or twice")
             spec = None
             if version >= 2:
                 shape, dt, dig = node["shape"], node["dtype"], node["blake2b"]
                 if (not isinstance(shape, list) or not all(type(n) is int and n >= 0
                                                            for n in shape)
                         or not isinstance(dt, str) or not isinstance(dig, str)):
-                    raise _Bad(f"the header's entry of array {key!r} is malformed")
+                    raise Unreadable(f"the header's entry of array {key!r} is malformed")
                 try:
                     spec = ArraySpec(tuple(shape), np.dtype(dt))
                 except TypeError:
-                    raise _Bad(f"the header gives array {key!r} the unknown dtype {dt!r}")
+                    raise Unreadable(f"the header gives array {key!r} the unknown dtype {dt!r}")
             refs[key] = (spec, node.get("blake2b"))
             return spec
         return {k: _walk_specs(v, version, depth + 1, refs) for k, v in node.items()}
@@ -246,20 +141,21 @@ def _walk_specs(node, version, depth, refs):
         return [_walk_specs(v, version, depth + 1, refs) for v in node]
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
-    raise _Bad(f"the header holds a {type(node).__name__}")
+    raise Unreadable(f"the header holds a {type(node).__name__}")
 
 
 class _Ref(NamedTuple):
     key: str
 
 
-def _join(node, arrays):
+def _fill(node, values):
+    """The tree with each _Ref(key) replaced by ``values[key]`` (an array or its ArraySpec)."""
     if isinstance(node, _Ref):
-        return arrays[node.key]
+        return values[node.key]
     if isinstance(node, dict):
-        return {k: _join(v, arrays) for k, v in node.items()}
+        return {k: _fill(v, values) for k, v in node.items()}
     if isinstance(node, list):
-        return [_join(v, arrays) for v in node]
+        return [_fill(v, values) for v in node]
     return node
 
 
@@ -271,16 +167,6 @@ def _refs(node):
         return {k: _refs(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_refs(v) for v in node]
-    return node
-
-
-def _specs(node, specs):
-    if isinstance(node, _Ref):
-        return specs[node.key]
-    if isinstance(node, dict):
-        return {k: _specs(v, specs) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_specs(v, specs) for v in node]
     return node
 
 
@@ -314,7 +200,7 @@ def load(path, check=None):
             return _load(fh, path, check)
         except CheckpointError:
             raise
-        except _Bad as e:
+        except Unreadable as e:
             raise CheckpointError(f"{path} is corrupt or not a fastrnn checkpoint: {e}") from None
         except zipfile.BadZipFile as e:
             raise CheckpointError(f"{path} is corrupt or not a fastrnn checkpoint: not a "
@@ -334,52 +220,52 @@ def _load(fh, path, check):
     with zipfile.ZipFile(fh) as zf:
         names = {i.filename for i in zf.infolist()}
         if _TREE + ".npy" not in names:
-            raise _Bad(f"it has no {_TREE} member (a NumPy .npz of something else?)")
+            raise Unreadable(f"it has no {_TREE} member (a NumPy .npz of something else?)")
         text = _read_text(zf, _TREE)
         try:
             header = json.loads(text)
         except ValueError as e:
-            raise _Bad(f"its header is not valid JSON ({e})") from None
+            raise Unreadable(f"its header is not valid JSON ({e})") from None
         if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise _Bad(f"its header is not a {FORMAT!r} header")
+            raise Unreadable(f"its header is not a {FORMAT!r} header")
         version = header.get("version")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise _Bad(f"its format version is {version!r}, not a positive integer")
+            raise Unreadable(f"its format version is {version!r}, not a positive integer")
         if version > VERSION:
             raise CheckpointError(f"{path} has checkpoint format {version}, newer than this "
                                   f"fastrnn supports ({VERSION}): upgrade fastrnn")
         if set(header) != {"format", "version", "tree"}:
-            raise _Bad(f"its header has the keys {sorted(header)}, expected "
-                       "['format', 'tree', 'version']")
+            raise Unreadable(f"its header has the keys {sorted(header)}, expected "
+                             "['format', 'tree', 'version']")
         if version >= 2:
             want = _read_text(zf, _CHECKSUM)
             if want != "blake2b:" + _digest(text.encode("utf-8", "surrogatepass")):
-                raise _Bad("the checksum of its header does not match (a damaged file)")
+                raise Unreadable("the checksum of its header does not match (a damaged file)")
         refs = {}
         _walk_specs(header["tree"], version, 0, refs)
         tree = _refs(header["tree"])
         opened = {}
         for key, (declared, _) in refs.items():
-            f, spec, fortran = _open_array(zf, key)
+            f, spec, fortran = open_array(zf, key)
             if declared is not None and (declared.shape, declared.dtype) != (spec.shape,
                                                                             spec.dtype):
-                raise _Bad(f"the member {key!r} holds {spec.shape} {spec.dtype}, its header "
-                           f"entry says {declared.shape} {declared.dtype}")
+                raise Unreadable(f"the member {key!r} holds {spec.shape} {spec.dtype}, its header "
+                                 f"entry says {declared.shape} {declared.dtype}")
             opened[key] = (f, spec, fortran)
         if check is not None:
             try:
-                check(_specs(tree, {k: v[1] for k, v in opened.items()}))
+                check(_fill(tree, {k: v[1] for k, v in opened.items()}))
             except (ValueError, TypeError, KeyError) as e:
-                raise _Bad(str(e) if not isinstance(e, KeyError) else f"missing key {e}") \
+                raise Unreadable(str(e) if not isinstance(e, KeyError) else f"missing key {e}") \
                     from None
         arrays = {}
         for key, (f, spec, fortran) in opened.items():
-            a = _read_array(f, spec, fortran, key)
+            a = read_array(f, spec, fortran, key)
             digest = refs[key][1]
             if digest is not None and _array_digest(a) != digest:
-                raise _Bad(f"the checksum of array {key!r} does not match (a damaged file)")
+                raise Unreadable(f"the checksum of array {key!r} does not match (a damaged file)")
             arrays[key] = a
-    return _join(tree, arrays)
+    return _fill(tree, arrays)
 
 
 # --------------------------------------------------------------- a training run's checkpoint
