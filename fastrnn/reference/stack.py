@@ -12,11 +12,10 @@ return value is the decoder's logits (B, V). ``cell`` is one of CELL_CODES. The 
 import numpy as np
 
 from .._checks import check_stack_step
+from ..cells import SAMPLER_CODES as CELL_CODES  # (rnn_tanh 0, rnn_relu 1, lstm 2, gru 3)
 from .gru import _cell_forward as _gru
 from .lstm import _cell_forward as _lstm
 from .rnn import _cell_forward as _rnn
-
-CELL_CODES = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
 
 
 def stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c):
