@@ -299,6 +299,58 @@ def check_training_memory(cell, hidden, layers, vocab, batch, seq, dtype, optimi
     return est
 
 
+# ---------------------------------------------------------------- a training run's settings
+
+def check_train_config(cfg, schedules):
+    """A ``fastrnn.config.TrainConfig``'s settings (ValueError naming the first one out of
+    range); ``schedules``: the known schedule names."""
+    pos = ("hidden", "layers", "seq", "batch", "checkpoint_every", "log_every")
+    if cfg.eval_every is not None and (not isinstance(cfg.eval_every, int)
+                                       or cfg.eval_every < 1):
+        raise ValueError(f"eval_every must be None or an int >= 1, got "
+                         f"{cfg.eval_every!r}")
+    if cfg.val_split not in ("tail", "streams"):
+        raise ValueError(f"val_split must be 'tail' or 'streams', got {cfg.val_split!r}")
+    if cfg.eval_batches is not None and (not isinstance(cfg.eval_batches, int)
+                                         or cfg.eval_batches < 1):
+        raise ValueError(f"eval_batches must be None or an int >= 1, got "
+                         f"{cfg.eval_batches!r}")
+    for name in pos:
+        v = getattr(cfg, name)
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    from .cells import get as get_cell
+    get_cell(cfg.cell)                          # a ValueError names the known cells
+    if cfg.mode not in ("char", "byte"):
+        raise ValueError(f"mode must be 'char' or 'byte', got {cfg.mode!r}")
+    if cfg.optimizer not in ("adam", "rmsprop"):
+        raise ValueError(f"optimizer must be adam or rmsprop, got {cfg.optimizer!r}")
+    if cfg.schedule not in schedules:
+        raise ValueError(f"schedule must be one of {', '.join(schedules)}, got "
+                         f"{cfg.schedule!r}")
+    if not (isinstance(cfg.warmup, (int, float)) and 0 <= cfg.warmup < 1):
+        raise ValueError(f"warmup must be a fraction of the budget in [0, 1), got "
+                         f"{cfg.warmup!r}")
+    if not cfg.lr > 0 or not cfg.clip > 0:
+        raise ValueError("lr and clip must be > 0")
+    if not 0 <= cfg.dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout}")
+    for name in ("steps", "epochs", "time"):
+        v = getattr(cfg, name)
+        if v is not None and not v > 0:
+            raise ValueError(f"{name} must be > 0, got {v}")
+    if cfg.steps is None and cfg.epochs is None and cfg.time is None:
+        raise ValueError("give a budget: steps, epochs or time")
+    if cfg.truncate is not None and cfg.truncate < 0:
+        raise ValueError(f"truncate must be >= 0, got {cfg.truncate}")
+    if cfg.dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be float32 or float64, got {cfg.dtype!r}")
+    if cfg.on_nan not in ("stop", "skip", "rollback"):
+        raise ValueError(f"on_nan must be stop, skip or rollback, got {cfg.on_nan!r}")
+    if not isinstance(cfg.nan_retries, int) or cfg.nan_retries < 1:
+        raise ValueError(f"nan_retries must be an integer >= 1, got {cfg.nan_retries!r}")
+
+
 # ---------------------------------------------------------------- the stack step (sampling)
 
 from .cells import SAMPLER_GATES as _STACK_GATES  # noqa: E402  (code -> gate count)

@@ -8,7 +8,8 @@ import dataclasses
 
 import numpy as np
 
-from . import cells, nn, optim
+from . import _checks as ck
+from . import nn, optim
 
 
 @dataclasses.dataclass
@@ -54,51 +55,8 @@ class TrainConfig:
                                     # when none of --hidden, --layers, --dropout is given
 
     def validate(self):
-        pos = ("hidden", "layers", "seq", "batch", "checkpoint_every", "log_every")
-        if self.eval_every is not None and (not isinstance(self.eval_every, int)
-                                            or self.eval_every < 1):
-            raise ValueError(f"eval_every must be None or an int >= 1, got "
-                             f"{self.eval_every!r}")
-        if self.val_split not in ("tail", "streams"):
-            raise ValueError(f"val_split must be 'tail' or 'streams', got {self.val_split!r}")
-        if self.eval_batches is not None and (not isinstance(self.eval_batches, int)
-                                              or self.eval_batches < 1):
-            raise ValueError(f"eval_batches must be None or an int >= 1, got "
-                             f"{self.eval_batches!r}")
-        for name in pos:
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        cells.get(self.cell)                    # a ValueError names the known cells
-        if self.mode not in ("char", "byte"):
-            raise ValueError(f"mode must be 'char' or 'byte', got {self.mode!r}")
-        if self.optimizer not in ("adam", "rmsprop"):
-            raise ValueError(f"optimizer must be adam or rmsprop, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got "
-                             f"{self.schedule!r}")
-        if not (isinstance(self.warmup, (int, float)) and 0 <= self.warmup < 1):
-            raise ValueError(f"warmup must be a fraction of the budget in [0, 1), got "
-                             f"{self.warmup!r}")
-        if not self.lr > 0 or not self.clip > 0:
-            raise ValueError("lr and clip must be > 0")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("steps", "epochs", "time"):
-            v = getattr(self, name)
-            if v is not None and not v > 0:
-                raise ValueError(f"{name} must be > 0, got {v}")
-        if self.steps is None and self.epochs is None and self.time is None:
-            raise ValueError("give a budget: steps, epochs or time")
-        if self.truncate is not None and self.truncate < 0:
-            raise ValueError(f"truncate must be >= 0, got {self.truncate}")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        if self.on_nan not in ("stop", "skip", "rollback"):
-            raise ValueError(f"on_nan must be stop, skip or rollback, got {self.on_nan!r}")
-        if not isinstance(self.nan_retries, int) or self.nan_retries < 1:
-            raise ValueError(f"nan_retries must be an integer >= 1, got {self.nan_retries!r}")
-
+        """Raises ValueError naming the first setting that is out of range."""
+        ck.check_train_config(self, SCHEDULES)
 
 SCHEDULES = ("cosine", "linear", "none", "step")
 
