@@ -1,4 +1,5 @@
-"""``fastrnn bench --quality``: both trainers run for the budget and are scored the same way."""
+"""fastrnn.quality, ``fastrnn bench --quality``: both trainers run for the budget and are
+scored the same way."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,6 @@
-"""Honest validation (issue 15): a held-out tail the model never trains on, --val-file, the
-evaluation's share of the run, and the best checkpoint beside the last one."""
+"""fastrnn.validation, honest validation (issue 15): a held-out tail the model never trains
+on, --val-file, the evaluation's share of the run, and the best checkpoint beside the last
+one."""
 
 import json
 

@@ -1,5 +1,6 @@
-"""The budget-shaped learning-rate schedule (``optim.BudgetLR``) and the trainer's deadline
-re-estimation with a fake clock: a slower machine still ends at the bottom of the schedule."""
+"""fastrnn.budget: the budget-shaped learning-rate schedule (``optim.BudgetLR``) and the
+trainer's deadline re-estimation with a fake clock: a slower machine still ends at the bottom
+of the schedule."""
 
 import math
 import types
