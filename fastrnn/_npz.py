@@ -117,5 +117,3 @@ def read_array(f, spec, fortran, name):
     f.close()
     a = np.frombuffer(buf, spec.dtype)              # writeable: the buffer is a bytearray
     return a.reshape(spec.shape, order="F" if fortran else "C")
-
-

@@ -58,6 +58,7 @@ class TrainConfig:
         """Raises ValueError naming the first setting that is out of range."""
         ck.check_train_config(self, SCHEDULES)
 
+
 SCHEDULES = ("cosine", "linear", "none", "step")
 
 # What `fastrnn train --time S` trains when no model size is given (README, "Time to quality",

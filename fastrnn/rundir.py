@@ -156,7 +156,6 @@ def resumed_settings(fields: Dict[str, Any], resume: str, given: Iterable[str]) 
     return out
 
 
-
 # The parts of the config that fix the model; a resumed run must agree on these.
 MODEL_KEYS = ("mode", "cell", "hidden", "layers", "dtype")
 

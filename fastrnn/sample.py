@@ -238,4 +238,3 @@ def _file_ids(vocab, path, chunk):
                 bad = sorted(set(np.frombuffer(raw, np.uint8)[ids < 0].tolist()))
                 raise ValueError(f"{path} holds bytes not in the model's vocabulary: {bad[:20]}")
             yield ids
-

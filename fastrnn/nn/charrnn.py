@@ -13,6 +13,7 @@ from .layers import CrossEntropy, Linear
 from .module import Module, State
 from .recurrent import Recurrent
 
+
 class CharRNN(Module):
     """Character model: one-hot token input -> stacked cell -> linear decoder over V.
 

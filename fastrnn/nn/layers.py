@@ -12,6 +12,7 @@ from .. import _checks as ck
 from .._checks import check_ids
 from .module import LINALG, Module, Parameter, _backend, init_uniform
 
+
 class Embedding(Module):
     """Token ids (T, B) -> vectors (T, B, D): rows of ``weight`` (num_embeddings, D), drawn
     from N(0, 1) with ``seed``; ``dtype`` float32 or float64; ``backend`` ``"kernels"`` or

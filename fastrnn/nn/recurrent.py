@@ -14,6 +14,7 @@ from .._checks import check_ids
 from .module import (INITS, LINALG, Module, Parameter, State, _backend, init_orthogonal,
                      init_uniform)
 
+
 class _LayerCache(NamedTuple):
     kernel_cache: object       # the cache of the kernel forward
     mask: object               # dropout mask applied to this layer's output, or None
