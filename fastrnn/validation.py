@@ -18,7 +18,7 @@ import numpy as np
 from . import data as data_mod
 
 
-def bits(nats):
+def bits(nats: float) -> float:
     """Nats -> bits (a loss in nats per token -> bits per token)."""
     return nats / math.log(2)
 
