@@ -88,7 +88,7 @@ def _forward_loop(xw, bias_hh, wp, split, hs, cs, saved, flag):
             for i in range(nb):
                 r0 = b0 + i * n // nb
                 m = b0 + (i + 1) * n // nb - r0
-                gemm_rows(hs[t], r0, m, wp, ar)
+                gemm_rows(hs[t], r0, m, wp, ar, (t * nb + i) % 2 == 1)  # alternate: see gemm_rows
                 for r in range(m):
                     forward_row(xw, t, r0 + r, ar[r], bias_hh, hs, cs, saved, flag)
 
@@ -118,7 +118,7 @@ def _backward_loop(dhs, dh_n, ds0, hs, cs, saved, wp, split, dxw, dhw, dh0, flag
                     for r in range(m):
                         dh[r, :H] = dh_n[r0 + r]
                 else:
-                    gemm_rows(dhw[t + 1], r0, m, wp, dh)
+                    gemm_rows(dhw[t + 1], r0, m, wp, dh, (t * nb + i) % 2 == 1)
                 for r in range(m):
                     b = r0 + r
                     backward_row(t, b, dh[r], dhs[t, b], ds0[b], ds0[b], hs, cs, saved,

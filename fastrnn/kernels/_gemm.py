@@ -21,7 +21,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from .._jit import DISABLED, njit
+from .._jit import DISABLED, njit, parallel_or_serial, prange
 
 def _host_vector_bytes():
     """64 on a CPU with AVX-512 (32 zmm registers), else 32 (AVX2: 16 ymm registers).
@@ -141,6 +141,28 @@ def _pack_into(w, wp):
                 dst[k, j] = w[k, lo + j]
 
 
+PANEL_BYTES = NR_VECTORS * VECTOR_BYTES       # one panel row: NR elements of any dtype
+
+
+@njit
+def pack_panels_T(a):
+    """a (N, K) -> Wp = pack_panels(a.T) (P, K, NR), compiled: ``gemm_rows(x, .., Wp, c)`` then
+    gives ``x @ a.T``, and ``gemm_packed(b, Wp, out)`` gives ``b @ a.T`` (for a few rows a,
+    e.g. the states of a short sequence, ``out`` is the transposed ``a @ b.T`` of a product
+    with b in its own row-major layout). Reads a row by row."""
+    N, K = a.shape
+    NR = PANEL_BYTES // a.itemsize
+    wp = np.zeros(((N + NR - 1) // NR, K, NR), a.dtype)
+    for p in range(wp.shape[0]):
+        lo = p * NR
+        dst = wp[p]
+        for j in range(min(NR, N - lo)):
+            src = a[lo + j]
+            for k in range(K):
+                dst[k, j] = src[k]
+    return wp
+
+
 def unpack_panels(wp, N):
     """The inverse of ``pack_panels``: Wp (P, K, NR) -> W (K, N)."""
     P, K, NR = wp.shape
@@ -154,26 +176,33 @@ PANELS_1, PANELS_2 = 4, 2
 
 
 @njit
-def gemm_rows(a, r0, m, wp, c):
+def gemm_rows(a, r0, m, wp, c, flip=False):
     """c[0:m, 0:P*NR] = a[r0:r0+m] @ W for Wp = pack_panels(W) (a, c C-contiguous; 1 <= m <=
-    MR_MAX; c's columns beyond W's N get zeros)."""
+    MR_MAX; c's columns beyond W's N get zeros). ``flip``: the panels in reverse order (the
+    same bits). Callers that run over one Wp again and again alternate it: a Wp about the size
+    of the cache then starts each pass on the panels the last pass ended with, still cached,
+    where the same order every time would find each panel evicted just before its turn."""
     K = a.shape[1]
     ldc = c.shape[1]
     NR = wp.shape[2]
     a_off = r0 * K
     P = wp.shape[0]
-    p = 0
-    # one or two rows: several panels per tile (PANELS_1, PANELS_2), so that enough
-    # independent accumulators hide the FMA latency
-    if m == 1:
-        while p + PANELS_1 <= P:
-            _tile(a, a_off, K, wp, p * K * NR, K, c, p * NR, ldc, 1, NV, PANELS_1)
-            p += PANELS_1
-    elif m == 2:
-        while p + PANELS_2 <= P:
-            _tile(a, a_off, K, wp, p * K * NR, K, c, p * NR, ldc, 2, NV, PANELS_2)
-            p += PANELS_2
-    for p in range(p, P):
+    # one or two rows: several panels per tile (groups of PANELS_1, PANELS_2), so that enough
+    # independent accumulators hide the FMA latency; then the remaining panels one by one
+    group = PANELS_1 if m == 1 else (PANELS_2 if m == 2 else 1)
+    G = P // group if group > 1 else 0                     # the groups of several panels
+    units = G + P - G * group
+    for u in range(units):
+        v = units - 1 - u if flip else u
+        if v < G:
+            w_off = v * group * K * NR
+            c_off = v * group * NR
+            if m == 1:
+                _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 1, NV, PANELS_1)
+            else:
+                _tile(a, a_off, K, wp, w_off, K, c, c_off, ldc, 2, NV, PANELS_2)
+            continue
+        p = G * group + v - G
         w_off = p * K * NR
         c_off = p * NR
         if m == 6:
@@ -191,7 +220,7 @@ def gemm_rows(a, r0, m, wp, c):
 
 
 if DISABLED:       # the intrinsic cannot run as Python: the same product in NumPy
-    def gemm_rows(a, r0, m, wp, c):  # noqa: F811
+    def gemm_rows(a, r0, m, wp, c, flip=False):  # noqa: F811
         P, K, NR = wp.shape
         c[:m, :P * NR] = a[r0:r0 + m] @ wp.transpose(1, 0, 2).reshape(K, P * NR)
 
@@ -208,9 +237,39 @@ def gemm_packed(a, wp, out):
     for i in range(nb):
         r0 = i * M // nb
         m = (i + 1) * M // nb - r0
-        gemm_rows(a, r0, m, wp, tile)
+        gemm_rows(a, r0, m, wp, tile, i % 2 == 1)
         for r in range(m):
             o = out[r0 + r]
             t = tile[r]
             for n in range(N):
                 o[n] = t[n]
+
+
+@parallel_or_serial(lambda *args: args[-1] == 1)
+def gemm_packed_cols(a, wp, out, threads):
+    """out (M, N) = a (M, K) @ W for Wp = pack_panels(W) as ``gemm_packed``, with the panels
+    (blocks of columns) split over ``threads`` threads: each thread keeps its share of Wp in
+    its own cache for all rows of a. Every element is summed as in ``gemm_packed`` (the same
+    bits for any number of threads); ``threads`` = 1 runs serially, with no parallel
+    region."""
+    M = a.shape[0]
+    N = out.shape[1]
+    P, _, NR = wp.shape
+    nt = min(threads, P)
+    nb = (M + MR_MAX - 1) // MR_MAX
+    for j in prange(nt):
+        p0 = j * P // nt
+        p1 = (j + 1) * P // nt
+        w = wp[p0:p1]                                      # this thread's panels
+        c0 = p0 * NR
+        c1 = min(p1 * NR, N)
+        tile = np.empty((MR_MAX, (p1 - p0) * NR), a.dtype)
+        for i in range(nb):
+            r0 = i * M // nb
+            m = (i + 1) * M // nb - r0
+            gemm_rows(a, r0, m, w, tile, i % 2 == 1)
+            for r in range(m):
+                o = out[r0 + r, c0:c1]
+                t = tile[r]
+                for n in range(c1 - c0):
+                    o[n] = t[n]

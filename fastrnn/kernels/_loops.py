@@ -8,9 +8,11 @@ sequence, weights packed once and kept). Everything here is the kernels' own cod
   ``backward(dhs, dh_n, ds0, hs, cs, saved, wp, split, dxw, dhw, dh0, flag)`` (``_bptt``'s
   module docstring); each runs serially when ``split`` has one chunk.
 - ``split_rows(B, macs)``, ``pack_forward(weight_hh)``, ``pack_backward(weight_hh)``.
-- ``pack_panels(W)``, ``pack_into(W, Wp)`` (compiled, Wp zeroed), ``panel_width(dtype)``,
+- ``pack_panels(W)``, ``pack_into(W, Wp)`` (compiled, Wp zeroed), ``pack_panels_T(A)``
+  (compiled, allocates: the panels of A.T), ``panel_width(dtype)``,
   ``gemm_rows(a, r0, m, Wp, c)`` (njit, up to ``MR_MAX`` rows), ``gemm_packed(a, Wp, out)``
-  (a whole serial product) and ``matmul_tn_colsum(a, b, out, colsum, threads)``.
+  (a whole serial product), ``gemm_packed_cols(a, Wp, out, threads)`` (the same split over
+  threads by columns, the same bits) and ``matmul_tn_colsum(a, b, out, colsum, threads)``.
 - ``split_small_problems()``: a context in which every problem takes the loops' and products'
   parallel copies (for a warm-up that compiles both).
 """
@@ -21,6 +23,7 @@ from . import _blocks, gru, lstm, rnn
 from ._blocks import matmul_tn_colsum  # noqa: F401
 from ._bptt import pack_backward, pack_forward, split_rows  # noqa: F401
 from ._gemm import MR_MAX, gemm_packed, gemm_rows, pack_panels, panel_width  # noqa: F401
+from ._gemm import gemm_packed_cols, pack_panels_T  # noqa: F401
 from ._gemm import _pack_into as pack_into  # noqa: F401
 
 TIME_LOOPS = {"rnn": (rnn._forward, rnn._backward_full),

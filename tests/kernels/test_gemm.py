@@ -40,6 +40,9 @@ def test_gemm_rows_matches_numpy(K, N, dtype):
         assert err < TOL[dtype], (r0, m, err)
         assert not c[:m, N:].any()              # padded columns are exact zeros
         assert np.isnan(c[m:]).all()            # rows beyond m are untouched
+        flipped = np.full_like(c, np.nan)       # panels in reverse order: the same bits
+        _gemm.gemm_rows(a, r0, m, wp, flipped, True)
+        assert np.array_equal(flipped, c, equal_nan=True)
 
 
 @pytest.mark.parametrize("vector_bytes", ["32", "64"])
@@ -79,3 +82,29 @@ def test_gemm_packed_matches_numpy(M, K, N, dtype):
     _gemm.gemm_packed(a, wp, out)
     want = a.astype(np.float64) @ w.astype(np.float64)
     assert np.abs(out - want).max() / max(1.0, np.abs(want).max()) < TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("M, K, N", [(1, 1, 1), (1, 128, 512), (2, 7, 70), (13, 9, 33),
+                                     (50, 100, 65), (7, 5, 200)])
+def test_gemm_packed_cols_is_gemm_packed_split(M, K, N, dtype):
+    """The product split over threads by panels gives gemm_packed's bits for 1, 2 and more
+    threads than panels (every element is summed in the same order)."""
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(M, K)).astype(dtype)
+    wp = _gemm.pack_panels(rng.normal(size=(K, N)).astype(dtype))
+    want = np.full((M, N), np.nan, dtype)
+    _gemm.gemm_packed(a, wp, want)
+    for threads in (1, 2, wp.shape[0] + 1):
+        out = np.full((M, N), np.nan, dtype)
+        _gemm.gemm_packed_cols(a, wp, out, threads)
+        assert np.array_equal(out, want), threads
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("N, K", [(1, 1), (3, 100), (20, 7), (65, 100)])
+def test_pack_panels_T_is_the_panels_of_the_transpose(N, K, dtype):
+    a = np.random.default_rng(5).normal(size=(N, K)).astype(dtype)
+    for view in (a, np.asfortranarray(a)):
+        wp = _gemm.pack_panels_T(view)
+        assert wp.dtype == dtype and np.array_equal(wp, _gemm.pack_panels(a.T))
