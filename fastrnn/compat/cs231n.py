@@ -48,7 +48,7 @@ import numpy as np
 
 from .. import kernels as K
 from .._jit import blas_single_threaded, njit
-from ..kernels import (TIME_LOOPS, gemm_packed, matmul_tn_colsum, pack_backward,
+from ..kernels import (TIME_LOOPS, gemm_packed_cols, matmul_tn_colsum, pack_backward,
                        pack_forward, pack_panels, split_rows)
 from ..kernels.linalg import linear_rows, matmul_rows, scatter_add, threads_for
 from . import _token_ids
@@ -286,9 +286,17 @@ _CONVERTED_MAX = 6
 
 @njit
 def _same_bits(a, b):
-    """a, b: 1-D integer views of two float arrays of one size -> every element equal."""
-    for i in range(a.shape[0]):
-        if a[i] != b[i]:
+    """a, b: 1-D integer views of two float arrays of one size -> every element equal.
+    Compared by blocks of 2048, each an OR of XORs (a loop LLVM vectorises; an early exit
+    per element would keep it scalar)."""
+    n = a.shape[0]
+    for lo in range(0, n, 2048):
+        x = a[lo:lo + 2048]
+        y = b[lo:lo + 2048]
+        d = 0
+        for i in range(x.shape[0]):
+            d |= x[i] ^ y[i]
+        if d != 0:
             return False
     return True
 
@@ -342,11 +350,16 @@ def _seq_forward(f, cell, x, h0, Wx, Wh, b):
     xt = _time_major(x)                                              # (T, N, D)
     xw = np.empty((T, N, GH), dtype)                                 # (T, N, G*H)
     split = split_rows(N, T * N * GH * H)
-    if split.shape[0] == 2:          # one thread: the products are serial micro-GEMMs too
-        if wx.fwd is None:
+    bias_hh = np.zeros(GH, dtype)
+    if split.shape[0] == 2:          # a serial time loop: the products are micro-GEMMs
+        if wx.fwd is None:           # too, split by columns over the threads they are worth
             wx.fwd = pack_panels(wx.ih)
-        gemm_packed(xt.reshape(T * N, D), wx.fwd, xw.reshape(T * N, GH))
-        xw += bias
+        gemm_packed_cols(xt.reshape(T * N, D), wx.fwd, xw.reshape(T * N, GH),
+                         threads_for(T * N * D * GH))
+        if cell == "gru":            # its bias_hh is inside r * (.): b stays on the input side
+            xw += bias
+        else:                        # the gate pass adds b (one pass over xw less)
+            bias_hh = bias
     else:
         linear_rows(xt.reshape(T * N, D), wx.ih, bias, xw.reshape(T * N, GH),
                     threads_for(T * N * D * GH))
@@ -358,7 +371,7 @@ def _seq_forward(f, cell, x, h0, Wx, Wh, b):
         cs[0] = 0
     if saved_width is not None:
         saved = np.empty((T, N, saved_width * H), dtype)             # (T, N, 4H)
-    kernels[0](xw, np.zeros(GH, dtype), wh.fwd, split, hs, cs, saved, False)
+    kernels[0](xw, bias_hh, wh.fwd, split, hs, cs, saved, False)
     return _batch_major(hs[1:]), _Cache(f, xt, hs, cs, saved, wx, wh, (N, T, H), dtype)
 
 
@@ -397,14 +410,15 @@ def _seq_backward(f, cell, dh, cache):
     dha = da if dhw is dxw else _to_blocks(dhw.reshape(T * N, GH), blocks)
     dWx = np.empty((D, GH), dtype)
     dWh = np.empty((H, GH), dtype)
-    if split.shape[0] == 2:          # one thread: serial micro-GEMMs (see _seq_forward)
+    if split.shape[0] == 2:          # a serial time loop: micro-GEMMs (see _seq_forward)
+        threads = threads_for(T * N * D * GH)
         if wx.bwd is None:
             wx.bwd = pack_panels(wx.rows)
-        gemm_packed(dxw2, wx.bwd, dx)
+        gemm_packed_cols(dxw2, wx.bwd, dx, threads)
         dap = pack_panels(da)
-        gemm_packed(np.ascontiguousarray(xt.reshape(T * N, D).T), dap, dWx)
-        gemm_packed(np.ascontiguousarray(hs[:T].reshape(T * N, H).T),
-                    dap if dha is da else pack_panels(dha), dWh)
+        gemm_packed_cols(np.ascontiguousarray(xt.reshape(T * N, D).T), dap, dWx, threads)
+        gemm_packed_cols(np.ascontiguousarray(hs[:T].reshape(T * N, H).T),
+                         dap if dha is da else pack_panels(dha), dWh, threads)
     else:
         threads = threads_for(T * N * D * GH)
         matmul_rows(dxw2, wx.rows, dx, threads)

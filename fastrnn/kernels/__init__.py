@@ -11,8 +11,9 @@ stays inside ``kernels/``):
 
 - the time loops and the micro-GEMM, for callers that run them on buffers they manage
   (``fastrnn.compat``): ``TIME_LOOPS``, ``split_rows``, ``pack_forward``, ``pack_backward``,
-  ``pack_panels``, ``pack_into``, ``panel_width``, ``MR_MAX``, ``gemm_rows``, ``gemm_packed``,
-  ``matmul_tn_colsum``, ``split_small_problems`` (``_loops``);
+  ``pack_panels``, ``pack_panels_T``, ``pack_into``, ``panel_width``, ``MR_MAX``,
+  ``gemm_rows``, ``gemm_packed``, ``gemm_packed_cols``, ``matmul_tn_colsum``,
+  ``split_small_problems`` (``_loops``);
 - the scalar functions compiled code elsewhere may call like ``math.tanh``: ``tanh``,
   ``sigmoid``, ``exp``, ``fmax``, ``flush`` (``_math``);
 - what ``fastrnn bench`` times: ``per_step_product``, ``lstm_gate_pass`` (``_probes``);
@@ -28,9 +29,9 @@ from .rnn import (rnn_backward, rnn_backward_proj, rnn_forward, rnn_forward_proj
                   rnn_step_backward, rnn_step_forward)
 
 # the public surface for callers outside kernels/ (see above), not twins
-from ._loops import (MR_MAX, TIME_LOOPS, gemm_packed, gemm_rows,  # noqa: F401
-                     matmul_tn_colsum, pack_backward, pack_forward, pack_into, pack_panels,
-                     panel_width, split_rows, split_small_problems)
+from ._loops import (MR_MAX, TIME_LOOPS, gemm_packed, gemm_packed_cols,  # noqa: F401
+                     gemm_rows, matmul_tn_colsum, pack_backward, pack_forward, pack_into,
+                     pack_panels, pack_panels_T, panel_width, split_rows, split_small_problems)
 from ._math import exp, flush, fmax, sigmoid, tanh  # noqa: F401
 from ._probes import lstm_gate_pass, per_step_product  # noqa: F401
 from ._warmup import warmup  # noqa: F401

@@ -254,6 +254,24 @@ def test_converted_weights_follow_in_place_changes(cell):
     close(run[1](dh, cache), want)
 
 
+def test_converted_weights_see_a_change_in_any_block():
+    """The bits are compared block by block: a change past the first block of a weight of
+    several thousand elements (here in the middle and at the end) is seen too."""
+    rng = np.random.default_rng(10)
+    gates, fwd, bwd, lstm = CELLS["lstm"]
+    N, T, D, H = 1, 3, 40, 30                            # Wx 4800 elements, Wh 3600
+    x, h0, Wx, Wh, b = make(rng, gates, N, T, D, H)
+    dh = rng.standard_normal((N, T, H))
+    for W in (Wx, Wh):
+        for ix in [(W.shape[0] // 2, 7), (W.shape[0] - 1, W.shape[1] - 1)]:
+            C.lstm_forward(x, h0, Wx, Wh, b)             # converted and kept
+            W[ix] += 1e-3                                # then changed in place
+            h, cache = C.lstm_forward(x, h0, Wx, Wh, b)
+            h_ref, caches = seq_forward(fwd, x, h0, Wx, Wh, b, lstm)
+            close((h,) + tuple(C.lstm_backward(dh, cache)),
+                  (h_ref,) + tuple(seq_backward(bwd, dh, caches, D, lstm)))
+
+
 @pytest.mark.parametrize("name", ["x", "h0", "Wx", "Wh", "b"])
 def test_nan_or_inf_is_refused(name):
     rng = np.random.default_rng(9)
