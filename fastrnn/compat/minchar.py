@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 import numpy as np
 
 from .._jit import njit
-from ..kernels import MR_MAX, exp, fmax, gemm_rows, pack_into, panel_width, tanh
+from ..kernels import MR_MAX, exp, fmax, gemm_packed, gemm_rows, pack_panels_T, tanh
 from ..kernels.stack import CELL_CODES, step_packed
 from . import _token_ids
 
@@ -46,8 +46,20 @@ Wxh = Whh = Why = bh = by = None
 _PARAMS = ("Wxh", "Whh", "Why", "bh", "by")
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _check_params(func, Wxh, Whh, Why, bh, by):
     """-> H, V, dtype. Every parameter is a float array of the original's column layout."""
+    nd = np.ndarray
+    if (type(Wxh) is nd and type(Whh) is nd and type(Why) is nd and type(bh) is nd
+            and type(by) is nd and Wxh.ndim == 2):        # the common case, in few operations
+        H, V = Wxh.shape
+        d = Wxh.dtype
+        if (d in _FLOATS and Whh.dtype == d and Why.dtype == d and bh.dtype == d
+                and by.dtype == d and Whh.shape == (H, H) and Why.shape == (V, H)
+                and bh.shape == (H, 1) and by.shape == (V, 1)):
+            return H, V, d
     named = dict(zip(_PARAMS, (Wxh, Whh, Why, bh, by)))
     for name, a in named.items():
         if a is None:
@@ -105,68 +117,94 @@ def _clip5(a):
 
 
 @njit
-def _loss_fun_fused(ids, tgt, hprev, Wxh, Whh, Why, bh, by, wpf, wpb):
-    """The whole of lossFun in one compiled call (a step here is ~10 us of work, so separate
+def _loss_fun_fused(ids, tgt, hprev, Wxh, Whh, Why, bh, by):
+    """The whole of lossFun in one compiled call (a step here is ~1 us of work, so separate
     kernel launches, checks and layout changes would cost as much as the arithmetic). Serial:
-    one core does it fastest at this size. Per step only the recurrence (one matrix-vector
-    product each way, the kernels' register-blocked product over Whh packed here into the
-    zeroed panels ``wpf`` (of Whh.T) and ``wpb`` (of Whh): no BLAS call per step); the output
-    layer, the softmax and every weight gradient are one product each over all T steps;
-    Wxh @ onehot(x[t]) is column ids[t] of Wxh.
+    one core does it fastest at this size. Every product is the kernels' register-blocked
+    micro-GEMM over panels packed here (no BLAS call): per step only the recurrence (Whh h
+    forward, Whh^T dhraw back); the output layer, the softmax and every weight gradient are
+    one product each over all T steps; Wxh @ onehot(x[t]) is column ids[t] of Wxh.
     -> loss, the five gradients clipped to [-5, 5] (dbh, dby flat), h[T]"""
     T = ids.shape[0]
     H, V = Wxh.shape
-    hs = np.empty((T + 1, H), Whh.dtype)
-    pack_into(Whh.T, wpf)
-    pack_into(Whh, wpb)
-    tile = np.empty((MR_MAX, wpf.shape[0] * wpf.shape[2]), Whh.dtype)
+    dt = Whh.dtype
+    hs = np.empty((T + 1, H), dt)                          # (T+1, H): hs[0] = hprev
+    wp = pack_panels_T(Whh)                                # Whh^T: h @ Whh^T = Whh h
+    tile = np.empty((MR_MAX, wp.shape[0] * wp.shape[2]), dt)
+    xcol = np.empty(H, dt)
     hs[0] = hprev
     for t in range(T):
-        gemm_rows(hs, t, 1, wpf, tile)                     # Whh @ h[t-1]
+        gemm_rows(hs, t, 1, wp, tile)                      # Whh @ h[t-1]
         a = tile[0]
         h = hs[t + 1]
+        c = ids[t]
+        for u in range(H):                                 # Wxh @ onehot: a column, gathered
+            xcol[u] = Wxh[u, c]                            # so that the tanh loop vectorises
         for u in range(H):
-            h[u] = tanh(Wxh[u, ids[t]] + a[u] + bh[u])
-    hT = hs[1:]
-    dy = np.dot(hT, Why.T)                                 # (T, V) logits, then p - onehot
+            h[u] = tanh(xcol[u] + a[u] + bh[u])
+    hT = hs[1:]                                            # (T, H)
+    dyT = np.empty((V, T), dt)                             # logits^T, then (p - onehot)^T
+    gemm_packed(Why, pack_panels_T(hT), dyT)               # Why @ hT^T: Why in its own layout
+    m = np.empty(T, dt)                                    # the softmax of every step at once,
+    s = np.zeros(T, dt)                                    # vectorised over the steps
+    for t in range(T):
+        m[t] = dyT[0, t] + by[0]
+    for v in range(V):
+        y = dyT[v]
+        b = by[v]
+        for t in range(T):
+            y[t] += b
+            m[t] = fmax(m[t], y[t])
+    for v in range(V):
+        y = dyT[v]
+        for t in range(T):
+            y[t] = exp(y[t] - m[t])
+            s[t] += y[t]
+    for v in range(V):
+        y = dyT[v]
+        for t in range(T):
+            y[t] /= s[t]
     loss = 0.0
     for t in range(T):
-        y = dy[t]
-        m = y[0] + by[0]
-        for v in range(V):
-            m = fmax(m, y[v] + by[v])
-        s = 0.0
-        for v in range(V):
-            y[v] = exp(y[v] + by[v] - m)
-            s += y[v]
-        for v in range(V):
-            y[v] /= s
-        loss -= np.log(y[tgt[t]])
-        y[tgt[t]] -= 1
-    dWhy = np.dot(dy.T, hT)                                # (V, H)
-    dby = np.zeros(V, Whh.dtype)
-    for t in range(T):
-        for v in range(V):
-            dby[v] += dy[t, v]
-    dh = np.dot(dy, Why)                                   # (T, H): from the outputs
+        loss -= np.log(dyT[tgt[t], t])
+        dyT[tgt[t], t] -= 1
+    dby = np.empty(V, dt)
+    dy = np.empty((T, V), dt)                              # (T, V)
+    for v in range(V):
+        acc = 0.0
+        for t in range(T):
+            acc += dyT[v, t]
+            dy[t, v] = dyT[v, t]
+        dby[v] = acc
+    dWhy = np.empty((V, H), dt)
+    gemm_packed(dyT, pack_panels_T(hT.T), dWhy)            # dy^T @ hT
+    dh = np.empty((T, H), dt)                              # (T, H): from the outputs
+    gemm_packed(dy, pack_panels_T(Why.T), dh)              # dy @ Why
+    wp = pack_panels_T(Whh.T)                              # Whh: dhraw @ Whh = Whh^T dhraw
     for t in range(T - 1, -1, -1):
         h = hs[t + 1]
         d = dh[t]
         for u in range(H):
             d[u] *= 1 - h[u] * h[u]                        # dhraw[t]
         if t > 0:
-            gemm_rows(dh, t, 1, wpb, tile)                 # Whh.T @ dhraw: dhnext
+            gemm_rows(dh, t, 1, wp, tile)                  # Whh.T @ dhraw: dhnext
             g = tile[0]
             p = dh[t - 1]
             for u in range(H):
                 p[u] += g[u]
-    dWhh = np.dot(dh.T, hs[:T])                            # sum_t dhraw[t] h[t-1]^T
-    dbh = np.zeros(H, Whh.dtype)
-    dWxh = np.zeros((H, V), Whh.dtype)
+    dhT = np.empty((H, T), dt)
     for t in range(T):
         for u in range(H):
+            dhT[u, t] = dh[t, u]
+    dWhh = np.empty((H, H), dt)
+    gemm_packed(dhT, pack_panels_T(hs[:T].T), dWhh)        # sum_t dhraw[t] h[t-1]^T
+    dbh = np.zeros(H, dt)
+    dWxh = np.zeros((H, V), dt)
+    for t in range(T):
+        c = ids[t]
+        for u in range(H):
             dbh[u] += dh[t, u]
-            dWxh[u, ids[t]] += dh[t, u]
+            dWxh[u, c] += dh[t, u]
     for g in (dWxh, dWhh, dWhy):                           # clip to mitigate exploding
         _clip5(g)                                          # gradients
     _clip5(dbh)
@@ -177,11 +215,9 @@ def _loss_fun_fused(ids, tgt, hprev, Wxh, Whh, Why, bh, by, wpf, wpb):
 def _loss_fun_kernels(ids, tgt, hprev, Wxh, Whh, Why, bh, by):
     H, V = Wxh.shape
     f = np.ascontiguousarray
-    NR = panel_width(Whh.dtype)
-    panels = (-(-H // NR), H, NR)                          # Whh's panels, filled in the call
     loss, dWxh, dWhh, dWhy, dbh, dby, h_last = _loss_fun_fused(
         ids, tgt, f(hprev.reshape(H)), f(Wxh), f(Whh), f(Why), f(bh.reshape(H)),
-        f(by.reshape(V)), np.zeros(panels, Whh.dtype), np.zeros(panels, Whh.dtype))
+        f(by.reshape(V)))
     return loss, dWxh, dWhh, dWhy, dbh.reshape(H, 1), dby.reshape(V, 1), h_last.reshape(H, 1)
 
 
