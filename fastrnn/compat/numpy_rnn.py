@@ -14,10 +14,11 @@ through steps ``t - bptt_truncate .. t`` only (``fastrnn``'s ``truncate=bptt_tru
 
 Inside, the columns ``U[:, x[t]]`` are gathered as the projected inputs (no one-hot vectors),
 the recurrence and its truncated backward run in ``fastrnn.kernels.rnn_forward_proj`` /
-``rnn_backward_proj``, the output layer, softmax and ``dLdV`` are one product / one kernel call
-over all steps (the original does a (word_dim, hidden_dim) outer product per step), and
-``dLdU`` is a scatter-add of the input gradients into the touched columns. ``dLdU`` is returned
-as the transpose of a C-ordered ``(word_dim, hidden_dim)`` array (an F-ordered
+``rnn_backward_proj``; in ``bptt`` the output layer (scores, softmax, ``dLdV`` and the gradient
+reaching the states) is one compiled call over all steps that reads V twice, split over the
+kernels' threads by rows of V (the original does a (word_dim, hidden_dim) outer product per
+step), and ``dLdU`` is a scatter-add of the input gradients into the touched columns. ``dLdU``
+is returned as the transpose of a C-ordered ``(word_dim, hidden_dim)`` array (an F-ordered
 ``(hidden_dim, word_dim)`` array with the original's values): writing it column by column
 would touch every page of the 6 MB array for a 20-word sentence. ``sgd_step`` updates only the
 columns of ``U`` the sentence touched, which gives exactly the original's result (the other
@@ -33,8 +34,9 @@ import numba
 import numpy as np
 
 from .. import kernels as K
-from .._jit import blas_single_threaded
-from ..kernels.linalg import linear_rows, matmul_rows, scatter_add
+from .._jit import blas_single_threaded, njit, prange
+from ..kernels.linalg import linear_rows, scatter_add
+from ..kernels.scalar import exp, fmax
 from . import _token_ids
 
 __all__ = ["RNNNumpy", "softmax", "train_with_sgd", "numpy_sdg_step"]
@@ -44,6 +46,80 @@ def softmax(x: np.ndarray) -> np.ndarray:
     """The tutorial's softmax of a vector: exp(x - max(x)) / sum."""
     xt = np.exp(x - np.max(x))
     return xt / np.sum(xt)
+
+
+@njit(parallel=True)
+def _output_grads(s, V, tgt, P):
+    """The output layer's share of bptt, all steps at once, split over P threads by rows of V
+    (each thread reads its rows of V twice, no thread reads another's):
+    s (T, H) states, V (Vd, H), tgt (T,) -> dLdV (Vd, H) = delta_o^T s and ds (T, H) =
+    delta_o V, for delta_o = softmax(s V^T) - onehot(tgt) row by row (the tutorial's o - y).
+    Each thread keeps its own maxima and sums of the softmax; they are combined in thread
+    order, so the result does not depend on scheduling. 1 <= P <= Vd. (Outside the two
+    prange loops only explicit loops: numba would make any array expression a parallel
+    region of its own.)"""
+    T, H = s.shape
+    Vd = V.shape[0]
+    sT = np.empty((H, T), s.dtype)                          # (H, T)
+    for t in range(T):
+        for k in range(H):
+            sT[k, t] = s[t, k]
+    eT = np.empty((Vd, T), s.dtype)                         # scores^T, exp, then delta_o^T
+    mloc = np.empty((P, T), s.dtype)                        # each thread's maxima over v
+    sloc = np.empty((P, T), s.dtype)                        # and sums of exp(score - max)
+    for j in prange(P):
+        lo, hi = j * Vd // P, (j + 1) * Vd // P
+        blk = eT[lo:hi]                                     # (hi - lo, T)
+        np.dot(V[lo:hi], sT, blk)                           # scores[:, lo:hi]^T
+        m = mloc[j]
+        sm = sloc[j]
+        for t in range(T):
+            m[t] = blk[0, t]
+            sm[t] = 0.0
+        for v in range(1, hi - lo):
+            r = blk[v]
+            for t in range(T):
+                m[t] = fmax(m[t], r[t])
+        for v in range(hi - lo):
+            r = blk[v]
+            for t in range(T):
+                e = exp(r[t] - m[t])
+                r[t] = e
+                sm[t] += e
+    scale = np.empty((P, T), s.dtype)                       # thread j's exp -> softmax
+    for t in range(T):
+        mx = mloc[0, t]                                     # the row maximum
+        for j in range(1, P):
+            mx = fmax(mx, mloc[j, t])
+        total = 0.0                                         # sum of exp(score - mx)
+        for j in range(P):
+            scale[j, t] = exp(mloc[j, t] - mx)
+            total += sloc[j, t] * scale[j, t]
+        for j in range(P):
+            scale[j, t] /= total
+    dLdV = np.empty((Vd, H), s.dtype)
+    dsp = np.empty((P, T, H), s.dtype)                      # each thread's part of ds
+    for j in prange(P):
+        lo, hi = j * Vd // P, (j + 1) * Vd // P
+        blk = eT[lo:hi]
+        sc = scale[j]
+        for v in range(hi - lo):
+            r = blk[v]
+            for t in range(T):
+                r[t] *= sc[t]
+        for t in range(T):                                  # o - onehot(y)
+            if lo <= tgt[t] < hi:
+                blk[tgt[t] - lo, t] -= 1.0
+        np.dot(blk, s, dLdV[lo:hi])                         # delta_o^T s
+        np.dot(blk.T, V[lo:hi], dsp[j])                     # delta_o V over these rows
+    ds = np.empty((T, H), s.dtype)
+    for t in range(T):
+        for k in range(H):
+            acc = dsp[0, t, k]
+            for j in range(1, P):
+                acc += dsp[j, t, k]
+            ds[t, k] = acc
+    return dLdV, ds
 
 
 class RNNNumpy:
@@ -81,8 +157,9 @@ class RNNNumpy:
             raise TypeError(f"{func}: U, V and W must share one dtype, got {self.U.dtype}, "
                             f"{self.V.dtype}, {self.W.dtype}")
 
-    def _forward(self, x, func):
-        """-> ids (T,), states hs (T, 1, H), scores (T, word_dim) = V @ s[t], kernel cache."""
+    def _forward(self, x, func, scores=True):
+        """-> ids (T,), states hs (T, 1, H), scores (T, word_dim) = V @ s[t] (None unless
+        ``scores``), kernel cache."""
         self._check_params(func)
         ids = _token_ids("x", x, self.word_dim, func=func)           # (T,)
         T, H = ids.shape[0], self.hidden_dim
@@ -93,6 +170,8 @@ class RNNNumpy:
         with blas_single_threaded():
             hs, cache = K.rnn_forward_proj(xw, np.zeros((1, H), dtype), self.W,
                                            np.zeros(H, dtype))        # (T, 1, H)
+            if not scores:
+                return ids, hs, None, cache
             scores = np.empty((T, self.word_dim), dtype)              # (T, word_dim)
             linear_rows(hs.reshape(T, H), self.V.T, np.zeros(self.word_dim, dtype), scores,
                         numba.get_num_threads())                      # s @ V.T
@@ -117,28 +196,25 @@ class RNNNumpy:
     def _bptt(self, x, y):
         """-> ids, dLdU^T (word_dim, hidden_dim) C-ordered, dLdV, dLdW.
 
-        The three (word_dim x hidden_dim)-sized products run on the kernels' thread pool
-        (rows split over numba's threads, single-threaded BLAS in each), so NumPy's own BLAS
-        threads never compete with the kernels' for the cores."""
+        The output layer (scores, softmax, dLdV and its gradient reaching the states) is one
+        compiled call over all steps, split over the kernels' threads by rows of V
+        (``_output_grads``: single-threaded BLAS in each thread, so NumPy's own BLAS threads
+        never compete with the kernels' for the cores); the recurrence's truncated backward
+        is ``rnn_backward_proj``."""
         f = "bptt"
-        ids, hs, scores, cache = self._forward(x, f)
+        ids, hs, _, cache = self._forward(x, f, scores=False)
         T, H, Vd = ids.shape[0], self.hidden_dim, self.word_dim
         tgt = self._targets(y, T, f)
         dtype = self.U.dtype
         dUT = np.zeros((Vd, H), dtype)                                # (word_dim, H)
         if T == 0:
             return ids, dUT, np.zeros((Vd, H), dtype), np.zeros((H, H), dtype)
-        _, dsc = K.softmax_cross_entropy(scores.reshape(T, 1, Vd), tgt.reshape(T, 1))
-        delta_o = dsc.reshape(T, Vd)                                  # (T, word_dim)
-        delta_o *= T                                                  # o - onehot(y)
-        s = hs.reshape(T, H)                                          # (T, H)
-        threads = numba.get_num_threads()
-        dLdV = np.empty((Vd, H), dtype)                               # (word_dim, H)
-        ds = np.empty((T, 1, H), dtype)                               # (T, 1, H)
+        V = np.ascontiguousarray(self.V)
+        threads = max(1, min(numba.get_num_threads(), Vd))
         with blas_single_threaded():
-            matmul_rows(np.ascontiguousarray(delta_o.T), s, dLdV, threads)   # delta_o.T @ s
-            matmul_rows(delta_o, self.V, ds.reshape(T, H), threads)          # delta_o @ V
-            dxw, _, dLdW, _ = K.rnn_backward_proj(ds, cache, truncate=self.bptt_truncate)
+            dLdV, ds = _output_grads(hs.reshape(T, H), V, tgt, threads)   # (Vd, H), (T, H)
+            dxw, _, dLdW, _ = K.rnn_backward_proj(ds.reshape(T, 1, H), cache,
+                                                  truncate=self.bptt_truncate)
         scatter_add(ids, dxw, dUT)                                    # dLdU[:, x[t]] += ...
         return ids, dUT, dLdV, dLdW
 
