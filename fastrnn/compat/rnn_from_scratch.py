@@ -73,7 +73,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 import numpy as np
 
 from .._jit import njit
-from ..kernels import exp, fmax, tanh
+from ..kernels import MR_MAX, exp, fmax, gemm_packed, gemm_rows, pack_panels_T, tanh
 
 __all__ = ["tanh_activation", "softmax_activation", "Rnn_forward", "full_forward_prop",
            "calculate_loss", "delta_cross_entropy", "multiplication_backward", "add_backward",
@@ -97,9 +97,11 @@ def _forward_kernel(X, U, W, V, h0, hs3, Wf3, Uf3, S3, Z3, Y3):
     X (T, D) embeddings; U (H, D), W (H, H), V (O, H); h0 (H,) = prev_memory.
     Writes hs[0] = h0, hs[t+1] = h[t] = tanh(S[t]), Wf[t] = W h[t-1], Uf[t] = U x[t],
     S[t] = Wf[t] + Uf[t], Z[t] = V h[t] and Y[t] = softmax(Z[t]) into the (T(+1), n, 1)
-    arrays hs3 .. Y3, whose rows are the tutorial's (n, 1) vectors. Only W h[t-1] is step by
-    step; U x[t] and V h[t] are one pass over U and V for all steps (each row of the weight
-    read once, T independent sums)."""
+    arrays hs3 .. Y3, whose rows are the tutorial's (n, 1) vectors. The products are the
+    kernels' register-blocked micro-GEMM: U x[t] and V h[t] for all steps at once, each
+    reading U or V in its own layout with the few vectors x[t] / h[t] packed as the panel
+    (a dot product per output element would be a chain of dependent multiply-adds); only
+    W h[t-1] is step by step, over W^T packed once here."""
     T, D = X.shape
     H = W.shape[0]
     O = V.shape[0]
@@ -107,31 +109,26 @@ def _forward_kernel(X, U, W, V, h0, hs3, Wf3, Uf3, S3, Z3, Y3):
     Wf, Uf = Wf3.reshape((T, H)), Uf3.reshape((T, H))
     Z, Y = Z3.reshape((T, O)), Y3.reshape((T, O))
     hs[0] = h0
-    for u in range(H):                                     # Uf = X U^T
-        for t in range(T):
-            b = 0.0
-            for k in range(D):
-                b += U[u, k] * X[t, k]
-            Uf[t, u] = b
+    UfT = np.empty((H, T), X.dtype)                        # (H, T) = U X^T
+    gemm_packed(U, pack_panels_T(X), UfT)
+    wp = pack_panels_T(W)                                  # W^T: h @ W^T = W h
+    tile = np.empty((MR_MAX, wp.shape[0] * wp.shape[2]), X.dtype)
     for t in range(T):
-        hp = hs[t]                                         # (H,)
-        for u in range(H):
-            a = 0.0
-            for k in range(H):
-                a += W[u, k] * hp[k]
-            Wf[t, u] = a
+        gemm_rows(hs, t, 1, wp, tile)                      # W h[t-1]
+        a = tile[0]
         h = hs[t + 1]
+        wf, uf, st = Wf[t], Uf[t], S[t]
         for u in range(H):
-            S[t, u] = Wf[t, u] + Uf[t, u]
-            h[u] = tanh(S[t, u])
-    for o in range(O):                                     # Z = h V^T
-        for t in range(T):
-            a = 0.0
-            for k in range(H):
-                a += V[o, k] * hs[t + 1, k]
-            Z[t, o] = a
+            wf[u] = a[u]
+            uf[u] = UfT[u, t]
+            st[u] = a[u] + UfT[u, t]
+            h[u] = tanh(st[u])
+    ZT = np.empty((O, T), X.dtype)                         # (O, T) = V h^T
+    gemm_packed(V, pack_panels_T(hs[1:]), ZT)
     for t in range(T):
         z = Z[t]                                           # (O,)
+        for o in range(O):
+            z[o] = ZT[o, t]
         m = z[0]
         for o in range(O):
             m = fmax(m, z[o])
