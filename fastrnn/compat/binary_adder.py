@@ -27,10 +27,11 @@ Differences from the printed code, on purpose:
 - Arrays of mixed dtypes are promoted as NumPy would (integer inputs become float64).
 
 Inside: ``RnnBinaryAdder.forward`` (input layer, recurrence, output layer, logistic) and
-``RnnBinaryAdder.backward`` (all seven gradients) are one serial compiled call each, that reads
-the parameter arrays where they are (no copy, no re-layout: edits through ``get_params_iter``
-are seen at the next call); ``RecurrentStateUnfold.forward`` / ``backward`` are one compiled
-call each too. ``TensorLinear``, ``TanH``, ``LogisticClassifier`` and
+``RnnBinaryAdder.backward`` (all seven gradients) are one serial compiled call each, and
+``getParamGrads`` is one call for both (unless a subclass overrides ``forward`` or
+``backward``), that reads the parameter arrays where they are (no copy, no re-layout: edits
+through ``get_params_iter`` are seen at the next call); ``RecurrentStateUnfold.forward`` /
+``backward`` are one compiled call each too. ``TensorLinear``, ``TanH``, ``LogisticClassifier`` and
 ``RecurrentStateUpdate`` are the original NumPy code (each is one NumPy expression).
 """
 
@@ -172,18 +173,17 @@ def _batch_first(AT):
 
 
 @njit
-def _adder_forward(X, Win, bin_, Wrec, brec, S0, Wout, bout):
-    """The whole forward of RnnBinaryAdder -> recIn (N, T, H), S (N, T+1, H), Z (N, T, O),
-    Y (N, T, O), computed in the batch-last layout (see _batch_last)."""
-    N, T, I = X.shape
+def _forward_bl(XT, Win, bin_, Wrec, brec, S0, Wout, bout):
+    """The whole forward of RnnBinaryAdder in the batch-last layout (see _batch_last):
+    XT (T, I, N) -> recIn (T, H, N), S (T+1, H, N), Z (T, O, N), Y (T, O, N)."""
+    T, I, N = XT.shape
     H = Wrec.shape[0]
     O = Wout.shape[1]
-    XT = _batch_last(X)                                     # (T, I, N)
-    RT = np.empty((T, H, N), X.dtype)                       # recIn
-    ST = np.empty((T + 1, H, N), X.dtype)                   # S
-    ZT = np.empty((T, O, N), X.dtype)
-    YT = np.empty((T, O, N), X.dtype)
-    a = np.empty(N, X.dtype)
+    RT = np.empty((T, H, N), XT.dtype)                      # recIn
+    ST = np.empty((T + 1, H, N), XT.dtype)                  # S
+    ZT = np.empty((T, O, N), XT.dtype)
+    YT = np.empty((T, O, N), XT.dtype)
+    a = np.empty(N, XT.dtype)
     for j in range(H):
         for n in range(N):
             ST[0, j, n] = S0[j]
@@ -220,18 +220,27 @@ def _adder_forward(X, Win, bin_, Wrec, brec, S0, Wout, bout):
             for n in range(N):
                 z[n] += bo
                 y[n] = 1.0 / (1.0 + exp(-z[n]))
+    return RT, ST, ZT, YT
+
+
+@njit
+def _adder_forward(X, Win, bin_, Wrec, brec, S0, Wout, bout):
+    """The whole forward of RnnBinaryAdder -> recIn (N, T, H), S (N, T+1, H), Z (N, T, O),
+    Y (N, T, O)."""
+    RT, ST, ZT, YT = _forward_bl(_batch_last(X), Win, bin_, Wrec, brec, S0, Wout, bout)
     return _batch_first(RT), _batch_first(ST), _batch_first(ZT), _batch_first(YT)
 
 
 @njit
-def _adder_backward(X, Y, S, T, Wrec, Wout):
+def _backward_bl(XT, YT, ST, TT, Wrec, Wout):
     """The whole backward of RnnBinaryAdder (loss: the logistic cross-entropy averaged over
-    samples and steps), in the batch-last layout -> one flat array holding the gradients of
-    S0, Win, bin, Wrec, brec, Wout, bout in that order (get_params_iter's), each C-ordered."""
-    N, Tn, I = X.shape
+    samples and steps) from the batch-last XT (T, I, N), YT, TT (T, O, N), ST (T+1, H, N)
+    -> one flat array holding the gradients of S0, Win, bin, Wrec, brec, Wout, bout in that
+    order (get_params_iter's), each C-ordered."""
+    Tn, I, N = XT.shape
     H = Wrec.shape[0]
     O = Wout.shape[1]
-    dt = Y.dtype
+    dt = YT.dtype
     flat = np.zeros(H + I * H + H + H * H + H + H * O + O, dt)
     n0 = H + I * H + H
     n1 = n0 + H * H + H
@@ -242,11 +251,10 @@ def _adder_backward(X, Y, S, T, Wrec, Wout):
     gBrec = flat[n0 + H * H:n1]
     gWout = flat[n1:n1 + H * O].reshape((H, O))
     gBout = flat[n1 + H * O:]
-    XT, YT, ST, TT = _batch_last(X), _batch_last(Y), _batch_last(S), _batch_last(T)
     gS = np.zeros((H, N), dt)                  # gradient at the state S[:, k+1]
     gz = np.empty((O, N), dt)                  # at the logits Z[:, k]
     gr = np.empty((H, N), dt)                  # at the recurrent input recIn[:, k]
-    count = Y.shape[0] * Y.shape[1]
+    count = N * Tn
     for k in range(Tn - 1, -1, -1):
         for o in range(O):
             g = gz[o]
@@ -304,6 +312,22 @@ def _adder_backward(X, Y, S, T, Wrec, Wout):
             acc += gS[j, n]
         gS0[j] = acc
     return flat
+
+
+@njit
+def _adder_backward(X, Y, S, T, Wrec, Wout):
+    """RnnBinaryAdder's backward from the batch-major X, Y, S, T (see _backward_bl)."""
+    return _backward_bl(_batch_last(X), _batch_last(Y), _batch_last(S), _batch_last(T), Wrec,
+                        Wout)
+
+
+@njit
+def _adder_grads(X, Win, bin_, Wrec, brec, S0, Wout, bout, T):
+    """getParamGrads in one call: the forward and backward above without leaving the
+    batch-last layout (the same operations, so the same numbers) -> the flat gradients."""
+    XT = _batch_last(X)
+    RT, ST, ZT, YT = _forward_bl(XT, Win, bin_, Wrec, brec, S0, Wout, bout)
+    return _backward_bl(XT, YT, ST, _batch_last(T), Wrec, Wout)
 
 
 # ================================================================ checks
@@ -522,6 +546,14 @@ class RnnBinaryAdder(object):
         _tensor(f, "S", S, (N, Tn + 1, H), "(N, T+1, nb_of_states)")
         return _adder_backward(X, Y, S, T, Wrec, Wout), Win.shape[0], H, O
 
+    def _fused_grads(self, X, T):
+        """getParamGrads' flat gradients, forward and backward in one compiled call."""
+        f = "RnnBinaryAdder.getParamGrads"
+        arrays = self._params(f, X, T)
+        X, T = arrays[0], arrays[8]
+        _tensor(f, "T", T, X.shape[:2] + (arrays[6].shape[1],), "(N, T, nb_of_outputs)")
+        return _adder_grads(*arrays)
+
     def backward(self, X: np.ndarray, Y: np.ndarray, recIn: np.ndarray, S: np.ndarray, T: np.ndarray
                  ) -> Tuple[np.ndarray, ...]:
         """Perform the backward propagation through all layers -> the gradients of: linear
@@ -547,11 +579,12 @@ class RnnBinaryAdder(object):
     def getParamGrads(self, X: np.ndarray, T: np.ndarray) -> List[np.ndarray]:
         """Return the gradients with respect to input X and target T as a list. The list has
         the same order as the get_params_iter iterator."""
+        cls = type(self)
+        if cls.forward is RnnBinaryAdder.forward and cls.backward is RnnBinaryAdder.backward:
+            # forward and backward in one compiled call; the gradients are already one array
+            # in this order: one nditer over it gives the same 0-d views as the chain of seven
+            return list(np.nditer(self._fused_grads(X, T)))
         recIn, S, Z, Y = self.forward(X)
-        if type(self).backward is RnnBinaryAdder.backward:
-            # the gradients are already one array in this order: one nditer over it gives
-            # the same 0-d views as the chain of seven
-            return list(np.nditer(self._grads(X, Y, S, T)[0]))
         gWout, gBout, gWrec, gBrec, gWin, gBin, gS0 = self.backward(X, Y, recIn, S, T)
         return [g for g in itertools.chain(
             np.nditer(gS0),

@@ -289,6 +289,31 @@ def test_forward_and_every_gradient_match(I, O, H, T, N, steps):
     assert np.array_equal(new.getBinaryOutput(X), old.getBinaryOutput(X))
 
 
+def test_get_param_grads_in_one_call_is_forward_then_backward(steps):
+    """getParamGrads runs forward and backward in one compiled call unless a subclass
+    overrides either; both ways give the same bits, and a subclass's own forward is used."""
+    steps(7)
+    rng = np.random.default_rng(11)
+    new, old = pair(20, 2, 1, 3, 7, scale=1.2)
+    X, Tg = data(rng, 20, 7)
+
+    class Traced(B.RnnBinaryAdder):
+        calls = 0
+
+        def forward(self, X):
+            Traced.calls += 1
+            return super().forward(X)
+
+    traced = Traced(2, 1, 3, 7)
+    copy_params(new, traced)
+    fused, split = new.getParamGrads(X, Tg), traced.getParamGrads(X, Tg)
+    assert Traced.calls == 1
+    assert np.array_equal(np.array(fused), np.array(split))
+    assert rel_err(np.array(fused), np.array(old.getParamGrads(X, Tg))) < TOL
+    with pytest.raises(ValueError, match="getParamGrads: T must have shape"):
+        new.getParamGrads(X, Tg[:, :, [0, 0]])
+
+
 def test_recurrent_state_unfold_alone_matches():
     rng = np.random.default_rng(3)
     np.random.seed(3)
