@@ -35,8 +35,8 @@ import numpy as np
 
 from .. import kernels as K
 from .._jit import blas_single_threaded, njit, prange
+from ..kernels import exp, fmax
 from ..kernels.linalg import linear_rows, scatter_add
-from ..kernels.scalar import exp, fmax
 from . import _token_ids
 
 __all__ = ["RNNNumpy", "softmax", "train_with_sgd", "numpy_sdg_step"]
