@@ -83,14 +83,14 @@ def warmup(dtypes=("float32", "float64")):
             N, T, D, H, V = 2, 3, 3, 4, 5
             for split in (False, True):
                 with split_small_problems() if split else contextlib.nullcontext():
-                    for cell, G in (("rnn", 1), ("lstm", 4), ("gru", 3)):
-                        _, cache = getattr(cs231n, f"{cell}_forward")(
-                            u(N, T, D), u(N, H), u(D, G * H), u(H, G * H), u(G * H))
-                        getattr(cs231n, f"{cell}_backward")(u(N, T, H), cache)
+                    for forward, backward, G in cs231n._SEQUENCE_FUNCTIONS.values():
+                        _, cache = forward(u(N, T, D), u(N, H), u(D, G * H), u(H, G * H),
+                                           u(G * H))
+                        backward(u(N, T, H), cache)
                         calls += 2
             m = minchar.MinCharRNN(V, H, seq_length=T, rng=np.random.RandomState(0))
-            for name in ("Wxh", "Whh", "Why", "bh", "by"):
-                setattr(m, name, getattr(m, name).astype(dtype))
+            m.Wxh, m.Whh, m.Why, m.bh, m.by = (a.astype(dtype)
+                                               for a in (m.Wxh, m.Whh, m.Why, m.bh, m.by))
             m.lossFun([0, 1, 2], [1, 2, 3], np.zeros((H, 1), dtype))
             m.sample(np.zeros((H, 1), dtype), 0, 2)
             r = numpy_rnn.RNNNumpy(V, H, 1)
@@ -107,11 +107,9 @@ def warmup(dtypes=("float32", "float64")):
                                           np.zeros_like(W), 2, U, Vw, W)
             X, Tg = binary_adder.create_dataset(4, T)
             net = binary_adder.RnnBinaryAdder(2, 1, 3, T)
-            for obj, names in ((net.tensorInput, "Wb"), (net.tensorOutput, "Wb"),
-                               (net.rnnUnfold.stateUpdate.linear, "Wb"),
-                               (net.rnnUnfold, ("S0",))):
-                for name in names:
-                    setattr(obj, name, getattr(obj, name).astype(dtype))
+            for layer in (net.tensorInput, net.tensorOutput, net.rnnUnfold.stateUpdate.linear):
+                layer.W, layer.b = layer.W.astype(dtype), layer.b.astype(dtype)
+            net.rnnUnfold.S0 = net.rnnUnfold.S0.astype(dtype)
             net.getParamGrads(X.astype(dtype), Tg.astype(dtype))
             net.getOutput(X.astype(dtype))
             calls += 8

@@ -578,6 +578,14 @@ def gru_backward(dh: np.ndarray, cache: Any) -> Tuple[np.ndarray, ...]:
     return _seq_backward("gru_backward", "gru", dh, cache)
 
 
+# The sequence functions by cell: its ``*_forward``, its ``*_backward`` and the gate blocks G
+# of its weights (D, G*H), for the callers that run every cell (``fastrnn.compat.warmup``,
+# ``fastrnn.compat.speed``).
+_SEQUENCE_FUNCTIONS = {"rnn": (rnn_forward, rnn_backward, 1),
+                       "lstm": (lstm_forward, lstm_backward, 4),
+                       "gru": (gru_forward, gru_backward, 3)}
+
+
 # ---------------------------------------------------------------- temporal affine and loss
 
 def temporal_affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, Any]:

@@ -342,7 +342,7 @@ def rel_err(a, b):
 def cs231n_case(cell, N, T=50, D=128, H=128, seed=0):
     from fastrnn.compat import cs231n as C
 
-    G = 4 if cell == "lstm" else 1
+    fwd, bwd, G = C._SEQUENCE_FUNCTIONS[cell]
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((N, T, D)) * 0.5
     h0 = rng.standard_normal((N, H)) * 0.5
@@ -350,7 +350,6 @@ def cs231n_case(cell, N, T=50, D=128, H=128, seed=0):
     Wh = rng.standard_normal((H, G * H)) / np.sqrt(H)
     b = rng.standard_normal(G * H) * 0.1
     dh = rng.standard_normal((N, T, H))
-    fwd, bwd = getattr(C, f"{cell}_forward"), getattr(C, f"{cell}_backward")
     np_fwd, np_bwd = {"lstm": (np_lstm_forward, np_lstm_backward),
                       "rnn": (np_rnn_forward, np_rnn_backward)}[cell]
 
