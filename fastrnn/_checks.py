@@ -8,6 +8,7 @@ bad input ever reaches a compiled kernel.
 import math
 import numbers
 import os
+import stat
 
 import numpy as np
 
@@ -349,6 +350,40 @@ def check_train_config(cfg, schedules):
         raise ValueError(f"on_nan must be stop, skip or rollback, got {cfg.on_nan!r}")
     if not isinstance(cfg.nan_retries, int) or cfg.nan_retries < 1:
         raise ValueError(f"nan_retries must be an integer >= 1, got {cfg.nan_retries!r}")
+
+
+# ---------------------------------------------------------------- using a model (fastrnn.sample)
+
+def check_sampling(temperature, top_k=None, length=None):
+    """``sample.generate``'s (and, ``temperature`` alone, ``sample.stream``'s) arguments."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if top_k is not None and not 1 <= top_k:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if length is not None and length < 0:
+        raise ValueError(f"length must be >= 0, got {length}")
+
+
+def check_beam(length, beam):
+    """``sample.beam_search``'s ``length`` and ``beam``: ints >= 1."""
+    for name, v in (("length", length), ("beam", beam)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+
+
+def check_eval_streams(streams):
+    """``sample.evaluate_file``'s ``streams``: None or an int >= 1."""
+    if streams is not None and (isinstance(streams, bool) or not isinstance(
+            streams, (int, np.integer)) or streams < 1):
+        raise ValueError(f"streams must be None or an int >= 1, got {streams!r}")
+
+
+def check_regular_file(path, what=None):
+    """A text file to read (a corpus, a file to evaluate) must be a regular file: a FIFO would
+    block forever. ``what`` ("corpus") starts the message. Call it once ``path`` exists."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"{what + ' ' if what else ''}{path} is not a regular file (a pipe or "
+                         "device?); save the text to a file first")
 
 
 # ---------------------------------------------------------------- the stack step (sampling)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import stat
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
@@ -12,6 +11,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from . import data as data_mod
 from . import nn
+from ._checks import check_beam, check_eval_streams, check_regular_file, check_sampling
 from .rundir import resolve  # noqa: F401  (sample.resolve)
 from .config import TrainConfig, build_model
 from .validation import bits  # noqa: F401  (sample.bits)
@@ -47,12 +47,7 @@ def generate(model: nn.CharRNN, vocab: data_mod.Vocab, length: int = 500,
     (without a prime, the first token is drawn at random too). ``write`` (e.g.
     ``sys.stdout.write``) receives each piece as it is produced (streaming); the text is then
     not kept (memory stays bounded for any ``length``) and None is returned."""
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    if top_k is not None and not 1 <= top_k:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
-    if length < 0:
-        raise ValueError(f"length must be >= 0, got {length}")
+    check_sampling(temperature, top_k, length)
     rng = np.random.default_rng(seed)
     sampler = model.sampler(batch=1)
     prime_ids = vocab.encode(prime) if prime else np.zeros(0, np.int64)
@@ -78,8 +73,7 @@ def stream(model: nn.CharRNN, vocab: data_mod.Vocab, temperature: float = 1.0,
            argmax: bool = False, chunk: int = 256) -> Iterator[str]:
     """Like ``generate`` without an end: yields the generated text ``chunk`` tokens at a time,
     forever (``fastrnn sample -n 0``); memory stays constant."""
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    check_sampling(temperature)
     rng = np.random.default_rng(seed)
     sampler = model.sampler(batch=1)
     prime_ids = vocab.encode(prime) if prime else np.array([rng.integers(vocab.size)])
@@ -109,9 +103,7 @@ def beam_search(model: nn.CharRNN, vocab: data_mod.Vocab, length: int, beam: int
     the model, temperature 1) are kept; ``beam=1`` is greedy (argmax) decoding, and a beam of
     at least V**(length-1) hypotheses is exhaustive. Deterministic. Without a prime it starts
     after a newline (token 0 if the vocabulary has none)."""
-    for name, v in (("length", length), ("beam", beam)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    check_beam(length, beam)
     V = vocab.size
     sampler = model.sampler(batch=beam)
     prime_ids = vocab.encode(prime) if prime else np.array([_start_token(vocab)])
@@ -164,12 +156,8 @@ def evaluate_file(model: nn.CharRNN, vocab: data_mod.Vocab, path: PathLike,
     and ``WINDOW_TOKENS`` tokens), and the token ids of the whole file in memory (1-2 bytes
     per token). ``None`` (default): ``eval_streams(tokens)``, i.e. one stream
     per 10,000 tokens, at most 50. Every token but the first is predicted exactly once."""
-    if streams is not None and (isinstance(streams, bool) or not isinstance(
-            streams, (int, np.integer)) or streams < 1):
-        raise ValueError(f"streams must be None or an int >= 1, got {streams!r}")
-    if not stat.S_ISREG(os.stat(path).st_mode):           # a FIFO would block forever
-        raise ValueError(f"{path} is not a regular file (a pipe or device?); save the text to "
-                         "a file first")
+    check_eval_streams(streams)
+    check_regular_file(path)
     if streams == 1:
         return _evaluate_one_stream(model, vocab, path, chunk_tokens, seq)
     ids = [c.astype(vocab.dtype) for c in _file_ids(vocab, path, chunk_tokens)]

@@ -8,7 +8,6 @@ import codecs
 import hashlib
 import json
 import os
-import stat
 import sys
 import tempfile
 from typing import Optional, Union
@@ -17,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import _files
+from .._checks import check_regular_file
 from .vocab import MAX_VOCAB, Vocab, _check_mode
 
 _N_CODEPOINTS = 0x110000
@@ -98,9 +98,7 @@ def _stat_corpus(path):
     if os.path.isdir(path):
         raise IsADirectoryError(f"corpus {path} is a directory; give one text file (to train "
                                 "on several files, concatenate them: cat dir/*.txt > corpus.txt)")
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise ValueError(f"corpus {path} is not a regular file (a pipe or device?); save the "
-                         "text to a file first")
+    check_regular_file(path, "corpus")
     try:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
