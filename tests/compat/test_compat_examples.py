@@ -58,12 +58,3 @@ def test_binary_adder_tutorial_runs_unchanged_and_learns():
     X = np.stack([bits(a), bits(b)], axis=2)
     Y = RNN.getBinaryOutput(X)[:, :, 0]
     assert np.mean(np.all(Y == bits(a + b), axis=1)) > 0.9
-
-
-def test_compat_speed_runs_and_agrees():
-    from fastrnn.compat import speed as ex
-
-    lines = []
-    rows = ex.run(min_time=0.0, rounds=1, settle=0.0, out=lines.append)
-    assert len(rows) == len(ex.CASES) and len(lines) == len(rows) + 1
-    assert all(r["max_rel_err"] < 1e-10 and np.isfinite(r["speedup"]) for r in rows)
