@@ -64,6 +64,7 @@ BLAS call, no copy), the weight gradients are accumulated over all steps at the 
 ``memory`` is the one ``full_forward_prop`` returned and its entries are still the same objects
 (edits in place are seen), ``rnn_backprop`` reads those buffers; any other dict is gathered.
 float32 and float64 are both supported (float64, the tutorial's, is what is checked to 1e-10).
+The compiled loops are in ``fastrnn/compat/_rnn_from_scratch_kernels.py``.
 """
 
 import sys
@@ -72,8 +73,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
-from .._jit import njit
-from ..kernels import MR_MAX, exp, fmax, gemm_packed, gemm_rows, pack_panels_T, tanh
+from . import _rnn_from_scratch_kernels as _kernels
 
 __all__ = ["tanh_activation", "softmax_activation", "Rnn_forward", "full_forward_prop",
            "calculate_loss", "delta_cross_entropy", "multiplication_backward", "add_backward",
@@ -86,126 +86,6 @@ def lookback_to_truncate(bptt_truncate: int) -> int:
     0)`` (the look-back range ``range(t-1, max(-1, t-bptt_truncate), -1)`` has that many
     steps once t is large enough)."""
     return max(int(bptt_truncate) - 1, 0)
-
-
-# ================================================================ compiled kernels
-
-
-@njit
-def _forward_kernel(X, U, W, V, h0, hs3, Wf3, Uf3, S3, Z3, Y3):
-    """The forward over the sequence.
-    X (T, D) embeddings; U (H, D), W (H, H), V (O, H); h0 (H,) = prev_memory.
-    Writes hs[0] = h0, hs[t+1] = h[t] = tanh(S[t]), Wf[t] = W h[t-1], Uf[t] = U x[t],
-    S[t] = Wf[t] + Uf[t], Z[t] = V h[t] and Y[t] = softmax(Z[t]) into the (T(+1), n, 1)
-    arrays hs3 .. Y3, whose rows are the tutorial's (n, 1) vectors. The products are the
-    kernels' register-blocked micro-GEMM: U x[t] and V h[t] for all steps at once, each
-    reading U or V in its own layout with the few vectors x[t] / h[t] packed as the panel
-    (a dot product per output element would be a chain of dependent multiply-adds); only
-    W h[t-1] is step by step, over W^T packed once here."""
-    T, D = X.shape
-    H = W.shape[0]
-    O = V.shape[0]
-    hs, S = hs3.reshape((T + 1, H)), S3.reshape((T, H))
-    Wf, Uf = Wf3.reshape((T, H)), Uf3.reshape((T, H))
-    Z, Y = Z3.reshape((T, O)), Y3.reshape((T, O))
-    hs[0] = h0
-    UfT = np.empty((H, T), X.dtype)                        # (H, T) = U X^T
-    gemm_packed(U, pack_panels_T(X), UfT)
-    wp = pack_panels_T(W)                                  # W^T: h @ W^T = W h
-    tile = np.empty((MR_MAX, wp.shape[0] * wp.shape[2]), X.dtype)
-    for t in range(T):
-        gemm_rows(hs, t, 1, wp, tile)                      # W h[t-1]
-        a = tile[0]
-        h = hs[t + 1]
-        wf, uf, st = Wf[t], Uf[t], S[t]
-        for u in range(H):
-            wf[u] = a[u]
-            uf[u] = UfT[u, t]
-            st[u] = a[u] + UfT[u, t]
-            h[u] = tanh(st[u])
-    ZT = np.empty((O, T), X.dtype)                         # (O, T) = V h^T
-    gemm_packed(V, pack_panels_T(hs[1:]), ZT)
-    for t in range(T):
-        z = Z[t]                                           # (O,)
-        for o in range(O):
-            z[o] = ZT[o, t]
-        m = z[0]
-        for o in range(O):
-            m = fmax(m, z[o])
-        y = Y[t]
-        s = 0.0
-        for o in range(O):
-            y[o] = exp(z[o] - m)
-            s += y[o]
-        for o in range(O):
-            y[o] /= s
-
-
-@njit
-def _add_outer(G, A, B):
-    """G += A^T B for G (R, C), A (K, R), B (K, C): each row of G stays in registers/L1 while
-    up to 4 terms of the sum over K are added to it (one load and store of G per 4 products:
-    the weight gradients are sums of only T = 4 outer products here)."""
-    K, R = A.shape
-    C = B.shape[1]
-    for r in range(R):
-        g = G[r]
-        k = 0
-        while k + 4 <= K:
-            a0, a1, a2, a3 = A[k, r], A[k + 1, r], A[k + 2, r], A[k + 3, r]
-            b0, b1, b2, b3 = B[k], B[k + 1], B[k + 2], B[k + 3]
-            for c in range(C):
-                g[c] += (a0 * b0[c] + a1 * b1[c]) + (a2 * b2[c] + a3 * b3[c])
-            k += 4
-        while k < K:
-            a = A[k, r]
-            b = B[k]
-            for c in range(C):
-                g[c] += a * b[c]
-            k += 1
-
-
-@njit
-def _backprop_kernel(X, hs, S, Y, tgt, W, V, k, dU, dW, dV):
-    """Truncated BPTT of sum_t -log Y[t][target t] into dU (H, D), dW (H, H), dV (O, H) (+=).
-    X (T, D) embeddings, hs (T+1, H) states with hs[0] the state before step 0, S (T, H) the
-    pre-activations, Y (T, O) the predictions, tgt (T, O) the targets (dLo = Y - [tgt == 1],
-    as delta_cross_entropy); the loss at step t reaches steps t, t-1, .., max(t-k, 0).
-    Each weight is read row by row in its own layout; every product is a sum of outer
-    products (_add_outer)."""
-    T, D = X.shape
-    H = W.shape[0]
-    O = V.shape[0]
-    dLo = np.empty((T, O), Y.dtype)                        # y_hat - y
-    dLoT = np.empty((O, T), Y.dtype)
-    for t in range(T):
-        for o in range(O):
-            d = Y[t, o] - 1 if tgt[t, o] == 1 else Y[t, o]
-            dLo[t, o] = d
-            dLoT[o, t] = d
-    dsv = np.zeros((T, H), Y.dtype)                        # V^T dLo[t], every t
-    _add_outer(dsv, dLoT, V)
-    _add_outer(dV, dLo, hs[1:])                            # dV += sum_t dLo[t] h[t]^T
-    dtanh = np.empty((T, H), Y.dtype)                      # 1 - tanh(sum_s)^2
-    for i in range(T):
-        for u in range(H):
-            g = tanh(S[i, u])
-            dtanh[i, u] = 1.0 - g * g
-    dA = np.zeros((T, H), Y.dtype)                         # summed dLoss/dsum_s of each step
-    ds = np.empty((1, H), Y.dtype)
-    dadd = np.empty((H, 1), Y.dtype)
-    for t in range(T):
-        ds[0] = dsv[t]
-        stop = max(t - k, 0)
-        for i in range(t, stop - 1, -1):
-            for u in range(H):
-                dadd[u, 0] = dtanh[i, u] * ds[0, u]
-                dA[i, u] += dadd[u, 0]
-            if i > stop:                                   # W^T dadd: into step i-1
-                ds[0] = 0
-                _add_outer(ds, dadd, W)
-    _add_outer(dW, dA, hs[:T])                             # dW += sum_t dA[t] h[t-1]^T
-    _add_outer(dU, dA, X)                                  # dU += sum_t dA[t] x[t]^T
 
 
 # ================================================================ checks and gathering
@@ -332,7 +212,7 @@ def _run_forward(func, T, embeddings, U, W, V, prev_memory):
     hs3 = np.empty((T + 1, H, 1), dtype)                               # h[-1], h[0..T-1]
     Wf3, Uf3, S3 = (np.empty((T, H, 1), dtype) for _ in range(3))      # W h, U x, sum
     Z3, Y3 = np.empty((T, O, 1), dtype), np.empty((T, O, 1), dtype)    # V h, softmax
-    _forward_kernel(X, U, W, V, _column(func, "prev_memory", prev_memory, H, dtype),
+    _kernels.forward(X, U, W, V, _column(func, "prev_memory", prev_memory, H, dtype),
                     hs3, Wf3, Uf3, S3, Z3, Y3)
     # the tutorial's (n, 1) vectors: views of the rows
     hv = [hs3[t] for t in range(T + 1)]
@@ -509,7 +389,7 @@ def rnn_backprop(embeddings: Sequence[np.ndarray], memory: Mapping[str, Any],
                              f"weight), got {getattr(g, 'shape', type(g).__name__)}")
         direct = g.dtype == dtype and g.flags.c_contiguous and g.flags.writeable
         grads.append(g if direct else np.zeros(shape, dtype))
-    _backprop_kernel(X, hs, S, Y, tgt, W, V, lookback_to_truncate(bptt_truncate), *grads)
+    _kernels.backprop(X, hs, S, Y, tgt, W, V, lookback_to_truncate(bptt_truncate), *grads)
     for g, acc in zip((dU, dW, dV), grads):
         if acc is not g:
             g += acc
