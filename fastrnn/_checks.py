@@ -9,6 +9,7 @@ import math
 import numbers
 import os
 import stat
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -553,6 +554,47 @@ def check_param_data(where, data):
     if not data.flags.c_contiguous or not data.flags.writeable:
         raise ValueError(f"{where}.data must be a C-contiguous, writeable array (it is "
                          "updated in place)")
+
+
+def check_optimizer_arrays(params, dtype, shapes, need_grad=True):
+    """An optimizer's parameters at a step: each still of the ``dtype`` and the shape in
+    ``shapes`` it had when the optimizer was created, with (``need_grad``) a gradient of the
+    same dtype and shape; -> [(data, grad)]. Runs before any update, so a bad parameter
+    changes nothing."""
+    out = []
+    for i, p in enumerate(params):
+        data, grad = p.data, p.grad
+        check_param_data(f"params[{i}]", data)
+        if data.dtype != dtype:
+            raise TypeError(f"params[{i}].data has dtype {data.dtype} but the optimizer "
+                            f"was created with dtype {dtype}")
+        if data.shape != shapes[i]:
+            raise ValueError(f"params[{i}].data has shape {data.shape} but had shape "
+                             f"{shapes[i]} when the optimizer was created")
+        if need_grad:
+            if grad is None:
+                raise ValueError(f"params[{i}].grad is None: compute the gradients "
+                                 "before step()")
+            if not isinstance(grad, np.ndarray):
+                raise TypeError(f"params[{i}].grad must be a numpy array, got "
+                                f"{type(grad).__name__}")
+            if grad.dtype != data.dtype:
+                raise TypeError(f"params[{i}].grad has dtype {grad.dtype} but "
+                                f"params[{i}].data has dtype {data.dtype}")
+            if grad.shape != data.shape:
+                raise ValueError(f"params[{i}].grad has shape {grad.shape} but "
+                                 f"params[{i}].data has shape {data.shape}")
+        out.append((data, grad))
+    return out
+
+
+def check_state_dict_of(sd, key, cls):
+    """A ``state_dict`` handed to ``load_state_dict``: a mapping whose ``key`` entry
+    ("optimizer", "schedule") names the class ``cls`` loading it."""
+    if not isinstance(sd, Mapping):
+        raise TypeError(f"state_dict must be a dict, got {type(sd).__name__}")
+    if sd.get(key) != cls:
+        raise ValueError(f"state_dict is for {key} {sd.get(key)!r}, not {cls!r}")
 
 
 def param_list(params, what):

@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, Optional
 
 import numpy as np
 
-from .._checks import check_flag, check_int, check_param_data, check_params
+from .._checks import (check_flag, check_int, check_optimizer_arrays, check_params,
+                       check_state_dict_of)
 
 BACKENDS = ("kernels", "reference")
 
@@ -64,31 +64,7 @@ class Optimizer:
     def _check_arrays(self, need_grad=True):
         """Every parameter still has its dtype and shape, and a matching grad; -> [(data,
         grad)]. Runs before any update, so a bad parameter changes nothing."""
-        out = []
-        for i, p in enumerate(self.params):
-            data, grad = p.data, p.grad
-            check_param_data(f"params[{i}]", data)
-            if data.dtype != self.dtype:
-                raise TypeError(f"params[{i}].data has dtype {data.dtype} but the optimizer "
-                                f"was created with dtype {self.dtype}")
-            if data.shape != self._shapes[i]:
-                raise ValueError(f"params[{i}].data has shape {data.shape} but had shape "
-                                 f"{self._shapes[i]} when the optimizer was created")
-            if need_grad:
-                if grad is None:
-                    raise ValueError(f"params[{i}].grad is None: compute the gradients "
-                                     "before step()")
-                if not isinstance(grad, np.ndarray):
-                    raise TypeError(f"params[{i}].grad must be a numpy array, got "
-                                    f"{type(grad).__name__}")
-                if grad.dtype != data.dtype:
-                    raise TypeError(f"params[{i}].grad has dtype {grad.dtype} but "
-                                    f"params[{i}].data has dtype {data.dtype}")
-                if grad.shape != data.shape:
-                    raise ValueError(f"params[{i}].grad has shape {grad.shape} but "
-                                     f"params[{i}].data has shape {data.shape}")
-            out.append((data, grad))
-        return out
+        return check_optimizer_arrays(self.params, self.dtype, self._shapes, need_grad)
 
     def _ensure_states(self):
         """Creates the states the current hyper-parameters use (zeros unless overridden)."""
@@ -138,11 +114,7 @@ class Optimizer:
         """Restores a ``state_dict()``; raises ``ValueError`` (``TypeError`` for a wrong
         type) before changing anything if it does not fit this optimizer."""
         sd = state_dict
-        if not isinstance(sd, Mapping):
-            raise TypeError(f"state_dict must be a dict, got {type(sd).__name__}")
-        cls = type(self).__name__
-        if sd.get("optimizer") != cls:
-            raise ValueError(f"state_dict is for optimizer {sd.get('optimizer')!r}, not {cls!r}")
+        check_state_dict_of(sd, "optimizer", type(self).__name__)
         n = len(self.params)
         if sd.get("num_params") != n:
             raise ValueError(f"state_dict is for {sd.get('num_params')} parameters, this "

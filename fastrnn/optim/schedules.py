@@ -5,10 +5,9 @@ learning rate and the number of ``step()`` calls so far. StepLR, CosineLR, Warmu
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any, Dict, Optional
 
-from .._checks import check_int, check_real
+from .._checks import check_int, check_real, check_state_dict_of
 
 
 class _Schedule:
@@ -51,11 +50,7 @@ class _Schedule:
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         sd = state_dict
-        if not isinstance(sd, Mapping):
-            raise TypeError(f"state_dict must be a dict, got {type(sd).__name__}")
-        if sd.get("schedule") != type(self).__name__:
-            raise ValueError(f"state_dict is for schedule {sd.get('schedule')!r}, not "
-                             f"{type(self).__name__!r}")
+        check_state_dict_of(sd, "schedule", type(self).__name__)
         keys = ("schedule", "base_lr", "step", *self._HPARAMS)
         missing = [k for k in keys if k not in sd]
         extra = [k for k in sd if k not in keys]
