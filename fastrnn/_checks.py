@@ -356,7 +356,7 @@ def check_train_config(cfg, schedules):
 # ---------------------------------------------------------------- using a model (fastrnn.sample)
 
 def check_sampling(temperature, top_k=None, length=None):
-    """``sample.generate``'s (and, ``temperature`` alone, ``sample.stream``'s) arguments."""
+    """``sample.generate``'s (and, but ``length``, ``sample.stream``'s) arguments."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if top_k is not None and not 1 <= top_k:

@@ -73,7 +73,7 @@ def stream(model: nn.CharRNN, vocab: data_mod.Vocab, temperature: float = 1.0,
            argmax: bool = False, chunk: int = 256) -> Iterator[str]:
     """Like ``generate`` without an end: yields the generated text ``chunk`` tokens at a time,
     forever (``fastrnn sample -n 0``); memory stays constant."""
-    check_sampling(temperature)
+    check_sampling(temperature, top_k)
     rng = np.random.default_rng(seed)
     sampler = model.sampler(batch=1)
     prime_ids = vocab.encode(prime) if prime else np.array([rng.integers(vocab.size)])

@@ -97,6 +97,7 @@ def test_sample_n0_streams_line_by_line_until_interrupted(run_dir):
     (lambda m, v: generate(m, v, 10, top_k=0), "top_k must be >= 1, got 0"),
     (lambda m, v: generate(m, v, -1), "length must be >= 0, got -1"),
     (lambda m, v: next(stream(m, v, temperature=-1.0)), "temperature must be > 0, got -1.0"),
+    (lambda m, v: next(stream(m, v, top_k=0)), "top_k must be >= 1, got 0"),
     (lambda m, v: beam_search(m, v, 0), "length must be an int >= 1, got 0"),
     (lambda m, v: beam_search(m, v, 5, beam=True), "beam must be an int >= 1, got True"),
 ])

@@ -5,7 +5,7 @@ states; the update itself is one call of ``fastrnn.kernels.optim`` (or the refer
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Tuple
+from typing import Any, Callable, Iterable, Optional, Tuple
 
 import numpy as np
 

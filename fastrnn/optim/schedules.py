@@ -8,6 +8,7 @@ import math
 from typing import Any, Dict, Optional
 
 from .._checks import check_int, check_real, check_state_dict_of
+from .base import Optimizer
 
 
 class _Schedule:
