@@ -76,6 +76,7 @@ GRIDS = {
         "1x256_lr8e-3": dict(hidden=256, layers=1, lr=8e-3),
         "h256_d0.2_lr8e-3": dict(hidden=256, dropout=0.2, lr=8e-3),
         "h256_d0.4_lr8e-3": dict(hidden=256, dropout=0.4, lr=8e-3),
+        "h256_d0.5_lr8e-3": dict(hidden=256, dropout=0.5, lr=8e-3),
     },
     "s3600": {                    # the S=600 pick against more dropout at an hour
         "h256_d0.2_lr8e-3": dict(hidden=256, dropout=0.2, lr=8e-3),
