@@ -4,13 +4,15 @@ and the asv benchmarks read these descriptions instead of re-stating them.
 A cell is its name, its gate blocks in PyTorch's order (the row blocks of ``weight_ih`` and
 ``weight_hh``), its states, its options and its functions: the same six, with the same
 signatures, in ``fastrnn.reference.<module>`` (plain NumPy) and ``fastrnn.kernels.<module>``
-(compiled), each module listing them in its ``FUNCTIONS`` table.
+(compiled), each module listing them in its ``FUNCTIONS`` table (the kernel module lists
+what the rest of ``kernels/`` runs, its time loops and the sampler's step, in ``KERNELS``).
 
 This module imports neither backend when it is imported (both import it for their gate
-counts); ``Cell.functions`` imports the one asked for.
+counts); ``Cell.module_in`` and ``Cell.functions`` import the one asked for.
 """
 
-from typing import Callable, NamedTuple
+import importlib
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -25,12 +27,23 @@ class CellFunctions(NamedTuple):
     backward_proj: Callable
 
 
+class CellKernels(NamedTuple):
+    """What the rest of ``fastrnn.kernels`` runs of a cell's kernel module (its ``KERNELS``):
+    ``kernels._loops.TIME_LOOPS`` and the sampler's stack step (``kernels.stack``)."""
+    forward: Callable         # the forward time loop (``kernels._bptt.make_forward``)
+    backward: Callable        # the full-BPTT time loop (``kernels._bptt.make_backward``)
+    step_row: Callable        # njit (gx, gh, work, h, c, flag): one step of one batch row
+    flag: Callable            # flag(**options) -> the ``flag`` the row functions take
+
+
 class Cell(NamedTuple):
     name: str                 # as in nn.Recurrent(cell=...) and fastrnn train --cell
     gate_names: tuple         # row blocks of weight_ih / weight_hh, in order
     state_names: tuple        # ("h",) or ("h", "c"): what forward returns after hs
     options: dict             # keyword -> allowed values, the first is the default
     module: str               # fastrnn.reference.<module> and fastrnn.kernels.<module>
+    torch_class: Optional[str] = None   # torch.nn.<torch_class>, which takes the options as
+                                        # keyword arguments of the same names (torch_interop)
 
     @property
     def gates(self):
@@ -40,20 +53,25 @@ class Cell(NamedTuple):
     def n_states(self):
         return len(self.state_names)
 
+    @property
+    def defaults(self):
+        """The default value of every option: ``{"nonlinearity": "tanh"}``, ``{}``."""
+        return {key: values[0] for key, values in self.options.items()}
+
+    def module_in(self, backend="kernels"):
+        """The cell's module in ``fastrnn.kernels`` or ``fastrnn.reference``."""
+        if backend not in ("kernels", "reference"):
+            raise ValueError(f"backend must be 'kernels' or 'reference', got {backend!r}")
+        return importlib.import_module(f"{__package__}.{backend}.{self.module}")
+
     def functions(self, backend="kernels"):
         """The cell's ``CellFunctions`` in ``fastrnn.kernels`` or ``fastrnn.reference``."""
-        if backend == "kernels":
-            from . import kernels as package
-        elif backend == "reference":
-            from . import reference as package
-        else:
-            raise ValueError(f"backend must be 'kernels' or 'reference', got {backend!r}")
-        return getattr(package, self.module).FUNCTIONS
+        return self.module_in(backend).FUNCTIONS
 
 
-RNN = Cell("rnn", ("h",), ("h",), {"nonlinearity": ("tanh", "relu")}, "rnn")
-LSTM = Cell("lstm", ("i", "f", "g", "o"), ("h", "c"), {}, "lstm")
-GRU = Cell("gru", ("r", "z", "n"), ("h",), {}, "gru")
+RNN = Cell("rnn", ("h",), ("h",), {"nonlinearity": ("tanh", "relu")}, "rnn", "RNN")
+LSTM = Cell("lstm", ("i", "f", "g", "o"), ("h", "c"), {}, "lstm", "LSTM")
+GRU = Cell("gru", ("r", "z", "n"), ("h",), {}, "gru", "GRU")
 
 CELLS = {c.name: c for c in (RNN, LSTM, GRU)}
 NAMES = tuple(CELLS)

@@ -26,8 +26,8 @@ class Sampler:
     def __init__(self, model: CharRNN, batch: int = 1) -> None:
         rnn, dt = model.rnn, model.dtype
         L, H, G = rnn.num_layers, rnn.hidden_size, rnn.spec.gates
-        self._step = stack.step_packed
         self.cell = stack.CELL_CODES[cells.label(rnn.spec, rnn._kw())]
+        self._step, self._flag = stack.stepper(self.cell)
         self.vocab_size = model.vocab_size
         self.table = np.ascontiguousarray(rnn._table())                      # (V, G*H)
         w_ihT = np.zeros((L, H, G * H), dt)
@@ -48,6 +48,7 @@ class Sampler:
         self.set_state(init)
         self.gx = np.empty((batch, G * H), dt)
         self.gh = np.empty((batch, G * H), dt)
+        self.work = stack.workspace(G * H, dt)
         self.logits = np.empty((batch, model.vocab_size), dt)
 
     def set_state(self, state: State) -> None:
@@ -78,6 +79,7 @@ class Sampler:
     def step(self, tokens: ArrayLike) -> np.ndarray:
         """tokens (B,) ints -> logits (B, V) of the next token (a new array)."""
         tokens = ck.check_step_tokens(tokens, self.h.shape[1], self.vocab_size)
-        self._step(tokens, self.cell, self.table, self.w_ihT, self.w_hhT, self.b_ih, self.b_hh,
-                   self.dec_wT, self.dec_b, self.h, self.c, self.gx, self.gh, self.logits)
+        self._step(tokens, self.table, self.w_ihT, self.w_hhT, self.b_ih, self.b_hh,
+                   self.dec_wT, self.dec_b, self.h, self.c, self.gx, self.gh, self.logits,
+                   self.work, self._flag)
         return self.logits.copy()

@@ -3,7 +3,8 @@ directly on buffers they manage (``fastrnn.compat``: one serial compiled call pe
 sequence, weights packed once and kept). Everything here is the kernels' own code; see
 ``_bptt`` and ``_gemm``.
 
-- ``TIME_LOOPS[cell]``: ``(forward, backward)`` of cell "rnn", "lstm", "gru":
+- ``TIME_LOOPS[cell]``: ``(forward, backward)`` of every cell in ``fastrnn.cells.CELLS`` (its
+  kernel module's ``KERNELS.forward``, ``KERNELS.backward``):
   ``forward(xw, bias_hh, wp, split, hs, cs, saved, flag)`` and full BPTT
   ``backward(dhs, dh_n, ds0, hs, cs, saved, wp, split, dxw, dhw, dh0, flag)`` (``_bptt``'s
   module docstring); each runs serially when ``split`` has one chunk.
@@ -19,16 +20,22 @@ sequence, weights packed once and kept). Everything here is the kernels' own cod
 
 import contextlib
 
-from . import _blocks, gru, lstm, rnn
+from .. import cells
+from . import _blocks
 from ._blocks import matmul_tn_colsum  # noqa: F401
 from ._bptt import pack_backward, pack_forward, split_rows  # noqa: F401
 from ._gemm import MR_MAX, gemm_packed, gemm_rows, pack_panels, panel_width  # noqa: F401
 from ._gemm import gemm_packed_cols, pack_panels_T  # noqa: F401
 from ._gemm import _pack_into as pack_into  # noqa: F401
 
-TIME_LOOPS = {"rnn": (rnn._forward, rnn._backward_full),
-              "lstm": (lstm._forward, lstm._backward_full),
-              "gru": (gru._forward, gru._backward_full)}
+
+
+def _time_loops(cell):
+    kernels = cell.module_in("kernels").KERNELS
+    return kernels.forward, kernels.backward
+
+
+TIME_LOOPS = {name: _time_loops(cell) for name, cell in cells.CELLS.items()}
 
 
 @contextlib.contextmanager

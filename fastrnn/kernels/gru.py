@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
-from ..cells import GRU, CellFunctions
+from ..cells import GRU, CellFunctions, CellKernels
 from ._blocks import input_grads, input_projection, njit, recurrent_grads
 from ._bptt import (STATE_IN_DH, ages, make_backward, make_backward_window, make_forward,
                     pack_backward, pack_forward, split_rows)
@@ -112,6 +112,26 @@ def _backward_row(t, b, dh, dh_ext, direct_in, direct_out, hs, cs, saved, dx_row
     s = saved[t, b]
     _gates_backward(dh, dh_ext, direct_in, s[:3 * H], s[3 * H:], hs[t, b], dx_row, dh_row,
                     direct_out, 0, H, H)
+
+
+# ---------------------------------------------------------------- one step (sampling)
+
+@njit
+def _step_row(gx, gh, work, h, c, flag):
+    """One step of one batch row for the sampler (``kernels.stack``): gx, gh (3H,) the input
+    and recurrent pre-activations, each with its bias; updates h (H,) in place (c is unused).
+    The time loops' fused pass, with the recurrent bias already in gh: work (3, 3H), work[0]
+    zeros (the bias), the rest scratch (no output overlaps an input: LLVM would not
+    vectorise)."""
+    H = h.shape[0]
+    h_new = work[2, H:2 * H]
+    _gates_forward(gx, gh, work[0], h, h_new, work[1], work[2, :H], 0, H, H)
+    h[:] = h_new
+
+
+def _flag():
+    """The ``flag`` the row functions take for these options (unused)."""
+    return False
 
 
 _forward = make_forward("gru", _forward_row)
@@ -222,3 +242,4 @@ def gru_backward(dhs, cache, dh_n=None, truncate=None):
 
 FUNCTIONS = CellFunctions(gru_step_forward, gru_step_backward, gru_forward, gru_backward,
                           gru_forward_proj, gru_backward_proj)
+KERNELS = CellKernels(_forward, _backward_full, _step_row, _flag)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
-from ..cells import LSTM, CellFunctions
+from ..cells import LSTM, CellFunctions, CellKernels
 from ._blocks import input_grads, input_projection, njit, recurrent_grads
 from ._bptt import (OWN_STATE, ages, make_backward, make_backward_window, make_forward,
                     pack_backward, pack_forward, split_rows)
@@ -113,6 +113,25 @@ def _backward_row(t, b, dh, dh_ext, dc_in, dc_out, hs, cs, gates, dx_row, dh_row
     H = hs.shape[2]
     _gates_backward(dh, dh_ext, dc_in, gates[t, b], cs[t, b], cs[t + 1, b], dh_row, dc_out,
                     scratch, 0, H, H)
+
+
+# ---------------------------------------------------------------- one step (sampling)
+
+@njit
+def _step_row(gx, gh, work, h, c, flag):
+    """One step of one batch row for the sampler (``kernels.stack``): gx, gh (4H,) the input
+    and recurrent pre-activations, each with its bias; updates h, c (H,) in place. The time
+    loops' fused pass, with the recurrent bias already in gh: work (3, 4H), work[0] zeros (the
+    bias), the rest scratch (no output overlaps an input: LLVM would not vectorise)."""
+    H = h.shape[0]
+    c_new = work[2, :H]
+    _gates_forward(gx, gh, work[0], c, c_new, h, work[1], 0, H, H)
+    c[:] = c_new
+
+
+def _flag():
+    """The ``flag`` the row functions take for these options (unused)."""
+    return False
 
 
 _forward = make_forward("lstm", _forward_row)
@@ -226,3 +245,4 @@ def lstm_backward(dhs, cache, dh_n=None, dc_n=None, truncate=None):
 
 FUNCTIONS = CellFunctions(lstm_step_forward, lstm_step_backward, lstm_forward, lstm_backward,
                           lstm_forward_proj, lstm_backward_proj)
+KERNELS = CellKernels(_forward, _backward_full, _step_row, _flag)

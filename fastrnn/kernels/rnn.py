@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _checks as ck
-from ..cells import RNN, CellFunctions
+from ..cells import RNN, CellFunctions, CellKernels
 from ._blocks import input_grads, input_projection, njit, recurrent_grads
 from ._bptt import (NO_STATE, ages, make_backward, make_backward_window, make_forward,
                     pack_backward, pack_forward, split_rows)
@@ -65,6 +65,22 @@ def _forward_row(xw, t, b, ar, bias, hs, cs, saved, relu):
 def _backward_row(t, b, dh, dh_ext, ds_in, ds_out, hs, cs, saved, dx_row, dh_row, scratch,
                   relu):
     _act_backward(dh, dh_ext, hs[t + 1, b], dh_row, 0, hs.shape[2], relu)
+
+
+# ---------------------------------------------------------------- one step (sampling)
+
+@njit
+def _step_row(gx, gh, work, h, c, relu):
+    """One step of one batch row for the sampler (``kernels.stack``): gx, gh (H,) the input
+    and recurrent pre-activations, each with its bias; updates h (H,) in place (c is unused).
+    The time loops' fused pass, with the recurrent bias already in gh: work (3, H), work[0]
+    zeros (the bias)."""
+    _act_forward(gx, gh, work[0], h, 0, h.shape[0], relu)
+
+
+def _flag(nonlinearity="tanh"):
+    """The ``flag`` the row functions take for these options: relu."""
+    return nonlinearity == "relu"
 
 
 _forward = make_forward("rnn", _forward_row)
@@ -172,3 +188,4 @@ def rnn_backward(dhs, cache, dh_n=None, truncate=None):
 
 FUNCTIONS = CellFunctions(rnn_step_forward, rnn_step_backward, rnn_forward, rnn_backward,
                           rnn_forward_proj, rnn_backward_proj)
+KERNELS = CellKernels(_forward, _backward_full, _step_row, _flag)

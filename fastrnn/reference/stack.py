@@ -4,33 +4,32 @@
 
 ``tokens`` (B,) ids; layer 0 reads the (V, G*H) token table ``W_ih0^T + b_ih0``; layers l >= 1
 use ``w_ih[l]`` (G*H, H) and ``b_ih[l]``; every layer ``w_hh[l]`` (G*H, H), ``b_hh[l]``;
-``h``, ``c`` (L, B, H) are updated in place (``c`` is ignored unless cell is 'lstm'); the
-return value is the decoder's logits (B, V). ``cell`` is one of CELL_CODES. The compiled twin
-(``fastrnn.kernels.stack``) does the same in one call with no allocation.
+``h``, ``c`` (L, B, H) are updated in place (``c`` is ignored unless the cell has a second
+state); the return value is the decoder's logits (B, V). ``cell`` is one of CELL_CODES: the
+variant ``fastrnn.cells.variants()[cell]``, whose reference ``forward_proj`` runs each layer's
+step. The compiled twin (``fastrnn.kernels.stack``) does the same in one call with no
+allocation.
 """
 
 import numpy as np
 
 from .._checks import check_stack_step
-from ..cells import SAMPLER_CODES as CELL_CODES  # (rnn_tanh 0, rnn_relu 1, lstm 2, gru 3)
-from .gru import _cell_forward as _gru
-from .lstm import _cell_forward as _lstm
-from .rnn import _cell_forward as _rnn
+from ..cells import SAMPLER_CODES as CELL_CODES  # noqa: F401  (rnn_tanh 0, rnn_relu 1, lstm 2, gru 3)
+from ..cells import variants
 
 
 def stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c):
     tokens = check_stack_step(tokens, cell, table, w_ih, w_hh, b_ih, b_hh, dec_w, dec_b, h, c)
-    L = h.shape[0]
+    _, spec, options = variants()[cell]
+    forward_proj = spec.functions("reference").forward_proj
+    states = (h, c)[:spec.n_states]                                                # (L, B, H)
     x = None
-    for layer in range(L):
+    for layer in range(h.shape[0]):
         xw = table[tokens] if layer == 0 else x @ w_ih[layer].T + b_ih[layer]    # (B, G*H)
-        if cell == CELL_CODES["lstm"]:
-            h[layer], c[layer], _ = _lstm(xw, h[layer], c[layer], w_hh[layer], b_hh[layer])
-        elif cell == CELL_CODES["gru"]:
-            h[layer] = _gru(xw, h[layer], w_hh[layer], b_hh[layer])[0]
-        else:
-            nl = "relu" if cell == CELL_CODES["rnn_relu"] else "tanh"
-            h[layer] = _rnn(xw, h[layer], w_hh[layer], b_hh[layer], nl)
+        hs, *finals, _ = forward_proj(xw[None], *(s[layer] for s in states), w_hh[layer],
+                                      b_hh[layer], **options)                      # one step
+        for s, new in zip(states, (hs[0], *finals)):
+            s[layer] = new
         x = h[layer]
     return x @ dec_w.T + dec_b                                                     # (B, V)
 
