@@ -1,7 +1,8 @@
 """PyTorch interchange: fastrnn modules to and from ``torch.nn`` modules with the same weights.
 
 - ``to_torch(module)`` / ``from_torch(module)``: ``Recurrent`` <-> ``torch.nn.LSTM``/``GRU``/
-  ``RNN``, ``Linear`` <-> ``torch.nn.Linear``, ``Embedding`` <-> ``torch.nn.Embedding``, and
+  ``RNN`` (the cell's ``torch_class`` in ``fastrnn.cells``, its options passed by name),
+  ``Linear`` <-> ``torch.nn.Linear``, ``Embedding`` <-> ``torch.nn.Embedding``, and
   ``CharRNN`` <-> ``TorchCharRNN``. Weights are copied bit for bit both ways: parameter names,
   shapes and gate orders are PyTorch's already (LSTM i, f, g, o; GRU r, z, n).
 - ``TorchCharRNN``: fastrnn's character model as a small ``torch.nn.Module``: token ids ->
@@ -25,7 +26,7 @@ import os
 
 import numpy as np
 
-from . import nn
+from . import cells, nn
 
 FORMATS = ("torch", "safetensors", "npz")
 SUFFIXES = {".pt": "torch", ".pth": "torch", ".safetensors": "safetensors", ".npz": "npz"}
@@ -44,6 +45,22 @@ def _torch():
 _CLASSES = {}
 
 
+def _cell_classes(torch):
+    """cell name -> its torch.nn class, for every cell that has one (``Cell.torch_class``)."""
+    return {c.name: getattr(torch.nn, c.torch_class) for c in cells.CELLS.values()
+            if c.torch_class}
+
+
+def _class_names():
+    """"nn.RNN/LSTM/GRU": the torch classes of the cells, for messages."""
+    return "nn." + "/".join(c.torch_class for c in cells.CELLS.values() if c.torch_class)
+
+
+def _options(cell, module):
+    """A torch RNN module's values of the cell's options (torch's keyword names)."""
+    return {key: getattr(module, key) for key in cell.options}
+
+
 def _torch_char_rnn_class():
     """``TorchCharRNN``, defined on first use (torch is an optional dependency)."""
     if "TorchCharRNN" in _CLASSES:
@@ -60,7 +77,7 @@ def _torch_char_rnn_class():
         def __init__(self, vocab_size, hidden_size=128, num_layers=2, cell="lstm",
                      dropout=0.0, dtype=torch.float32):
             super().__init__()
-            classes = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}
+            classes = _cell_classes(torch)
             if cell not in classes:
                 raise ValueError(f"cell must be one of {sorted(classes)}, got {cell!r}")
             self.vocab_size, self.cell = int(vocab_size), cell
@@ -102,8 +119,9 @@ def to_torch(module):
     torch = _torch()
     if isinstance(module, nn.CharRNN):
         rnn = module.rnn
-        if rnn.cell == "rnn" and rnn.nonlinearity != "tanh":
-            raise ValueError("TorchCharRNN uses tanh for the plain RNN cell")
+        if rnn._kw() != rnn.spec.defaults:
+            raise ValueError(f"TorchCharRNN builds the {rnn.cell} cell with its default "
+                             f"options {rnn.spec.defaults}, the model has {rnn._kw()}")
         t = _torch_char_rnn_class()(module.vocab_size, rnn.hidden_size, rnn.num_layers,
                                     rnn.cell, rnn.dropout, _torch_dtype(torch, rnn.dtype))
         state = module.state_dict()
@@ -115,12 +133,14 @@ def to_torch(module):
     elif isinstance(module, nn.Recurrent):
         if hasattr(module, "h0"):
             raise ValueError("a learnable initial state (learn_initial_state=True) has no "
-                             "torch.nn.LSTM/GRU/RNN equivalent: pass it as the initial state "
-                             "(module.initial_state(batch)) instead")
-        cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[module.cell]
-        kw = {"nonlinearity": module.nonlinearity} if module.cell == "rnn" else {}
-        t = cls(module.input_size, module.hidden_size, module.num_layers,
-                dropout=module.dropout, batch_first=module.batch_first, **kw)
+                             f"torch.{_class_names()} equivalent: pass it as the initial "
+                             "state (module.initial_state(batch)) instead")
+        classes = _cell_classes(torch)
+        if module.cell not in classes:
+            raise ValueError(f"the {module.cell} cell has no torch.nn equivalent")
+        t = classes[module.cell](module.input_size, module.hidden_size, module.num_layers,
+                                 dropout=module.dropout, batch_first=module.batch_first,
+                                 **module._kw())
         state = module.state_dict()
     else:
         raise TypeError(f"cannot convert {type(module).__name__} to torch (expected a "
@@ -134,9 +154,10 @@ def to_torch(module):
 # ---------------------------------------------------------------- torch -> fastrnn
 
 def _torch_cell(torch, module):
-    for cls, name in ((torch.nn.LSTM, "lstm"), (torch.nn.GRU, "gru"), (torch.nn.RNN, "rnn")):
+    """The cell (``fastrnn.cells.Cell``) whose torch class ``module`` is, or None."""
+    for name, cls in _cell_classes(torch).items():
         if isinstance(module, cls):
-            return name
+            return cells.CELLS[name]
     return None
 
 
@@ -170,17 +191,17 @@ def from_torch(module, dtype=None, backend="kernels"):
     if cell is not None:
         _check_plain_rnn(module)
         sd = _numpy_state(module)
-        m = nn.Recurrent(cell, module.input_size, module.hidden_size, module.num_layers,
-                         nonlinearity=getattr(module, "nonlinearity", "tanh"),
+        m = nn.Recurrent(cell.name, module.input_size, module.hidden_size, module.num_layers,
                          dropout=module.dropout, batch_first=module.batch_first,
-                         dtype=dtype or sd["weight_ih_l0"].dtype, backend=backend)
+                         dtype=dtype or sd["weight_ih_l0"].dtype, backend=backend,
+                         **_options(cell, module))
         m.load_state_dict(sd)
         return m
     if isinstance(module, torch.nn.Module) and hasattr(module, "rnn") \
             and hasattr(module, "decoder"):
         return _char_rnn_from_torch(torch, module, dtype, backend)
     raise TypeError(f"cannot convert {type(module).__name__} from torch (expected "
-                    "nn.LSTM/GRU/RNN, nn.Linear, nn.Embedding, or a character model with "
+                    f"{_class_names()}, nn.Linear, nn.Embedding, or a character model with "
                     "rnn and decoder attributes such as TorchCharRNN)")
 
 
@@ -189,14 +210,15 @@ def _char_rnn_from_torch(torch, module, dtype, backend):
     embedding = getattr(module, "embedding", None) or getattr(module, "encoder", None)
     cell = _torch_cell(torch, rnn)
     if cell is None or not isinstance(decoder, torch.nn.Linear):
-        raise TypeError("a character model needs rnn = nn.LSTM/GRU/RNN and decoder = nn.Linear")
+        raise TypeError(f"a character model needs rnn = {_class_names()} and decoder = "
+                        "nn.Linear")
     _check_plain_rnn(rnn)
     if rnn.batch_first:
         raise ValueError("batch_first torch RNNs are not supported as a character model "
                          "(fastrnn's CharRNN is time-major)")
-    if cell == "rnn" and rnn.nonlinearity != "tanh":
-        raise ValueError("CharRNN's plain RNN cell uses tanh, the torch module uses "
-                         f"{rnn.nonlinearity}")
+    if _options(cell, rnn) != cell.defaults:
+        raise ValueError(f"CharRNN's {cell.name} cell uses its default options "
+                         f"{cell.defaults}, the torch module has {_options(cell, rnn)}")
     sd = {"rnn." + k: v for k, v in _numpy_state(rnn).items()}
     sd.update({"decoder." + k: v for k, v in _numpy_state(decoder).items()})
     if embedding is not None:
@@ -210,7 +232,7 @@ def _char_rnn_from_torch(torch, module, dtype, backend):
     if decoder.out_features != vocab or decoder.in_features != rnn.hidden_size:
         raise ValueError(f"decoder must be Linear({rnn.hidden_size}, {vocab}), got "
                          f"Linear({decoder.in_features}, {decoder.out_features})")
-    m = nn.CharRNN(vocab, rnn.hidden_size, rnn.num_layers, cell, dropout=rnn.dropout,
+    m = nn.CharRNN(vocab, rnn.hidden_size, rnn.num_layers, cell.name, dropout=rnn.dropout,
                    dtype=dtype or sd["rnn.weight_ih_l0"].dtype, backend=backend)
     m.load_state_dict(sd)
     return m

@@ -14,7 +14,7 @@ allocation.
 import numpy as np
 
 from .._checks import check_stack_step
-from ..cells import SAMPLER_CODES as CELL_CODES  # noqa: F401  (rnn_tanh 0, rnn_relu 1, lstm 2, gru 3)
+from ..cells import SAMPLER_CODES as CELL_CODES  # noqa: F401  (variants() in order)
 from ..cells import variants
 
 
