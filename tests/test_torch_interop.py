@@ -85,6 +85,30 @@ def test_bad_modules_are_refused():
         torch_interop.from_torch(torch.nn.LSTM(3, 4, bidirectional=True))
 
 
+def test_a_non_default_option_converts_as_a_layer_but_not_as_a_char_model():
+    """The options (Cell.options) are torch's keyword arguments; TorchCharRNN has none."""
+    model = nn.CharRNN(7, hidden_size=4, num_layers=1, cell="rnn", seed=0)
+    model.rnn.nonlinearity = "relu"
+    with pytest.raises(ValueError, match=r"TorchCharRNN builds the rnn cell with its default "
+                                         r"options \{'nonlinearity': 'tanh'\}, the model has "
+                                         r"\{'nonlinearity': 'relu'\}"):
+        torch_interop.to_torch(model)
+    layer = torch_interop.to_torch(model.rnn)
+    assert isinstance(layer, torch.nn.RNN) and layer.nonlinearity == "relu"
+    assert torch_interop.from_torch(layer).nonlinearity == "relu"
+
+    class Char(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.RNN(7, 4, nonlinearity="relu")
+            self.decoder = torch.nn.Linear(4, 7)
+
+    with pytest.raises(ValueError, match=r"CharRNN's rnn cell uses its default options "
+                                         r"\{'nonlinearity': 'tanh'\}, the torch module has "
+                                         r"\{'nonlinearity': 'relu'\}"):
+        torch_interop.from_torch(Char())
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     from fastrnn import train
