@@ -57,7 +57,7 @@ def numpy_step(backend, cell, T, B, H, dtype, truncate=None):
 def torch_step(cell, T, B, H, dtype):
     import torch
 
-    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    cls = getattr(torch.nn, get_cell(cell).torch_class)
     tdtype = torch.float32 if dtype == np.float32 else torch.float64
     m = cls(H, H).to(tdtype)
     x = torch.randn(T, B, H, dtype=tdtype, requires_grad=True)
@@ -247,7 +247,7 @@ def fastrnn_char_step(cell, layers, T, B, H, V=65, lr=2e-3, clip=5.0):
 def torch_char_step(cell, layers, T, B, H, V=65, lr=2e-3, clip=5.0):
     """The same step in PyTorch: nn.Embedding(V, H) -> nn.LSTM/GRU/RNN -> nn.Linear(H, V)."""
     import torch
-    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    cls = getattr(torch.nn, get_cell(cell).torch_class)
     emb, rnn, dec = torch.nn.Embedding(V, H), cls(H, H, layers), torch.nn.Linear(H, V)
     params = list(emb.parameters()) + list(rnn.parameters()) + list(dec.parameters())
     opt = torch.optim.Adam(params, lr=lr)
@@ -267,7 +267,7 @@ def torch_char_step(cell, layers, T, B, H, V=65, lr=2e-3, clip=5.0):
 
 def torch_sampling(cell, layers, H, V=65, n=200):
     import torch
-    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    cls = getattr(torch.nn, get_cell(cell).torch_class)
     emb, rnn, dec = torch.nn.Embedding(V, H), cls(H, H, layers), torch.nn.Linear(H, V)
 
     def run():

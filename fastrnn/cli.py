@@ -229,7 +229,7 @@ def build_parser():
                 description="Forward + full-BPTT backward of one cell on a dense input (D = H), "
                             "all backends measured in this process.")
     b.add_argument("--cells", type=_cells, default=_cell_names(),
-                   help="comma-separated among lstm,gru,rnn (default: all)")
+                   help=f"comma-separated among {','.join(_cell_names())} (default: all)")
     b.add_argument("--hidden", type=_csv(int), default=(128, 256, 512),
                    help="comma-separated hidden sizes (default: 128,256,512)")
     b.add_argument("--batch", type=_positive, default=50, help="batch size B")

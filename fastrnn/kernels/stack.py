@@ -32,11 +32,13 @@ from ._bptt import _specialise
 # copy of ``_step_into`` as ``step`` in ``_step`` and ``_generate``.
 step_row = step = None
 
+WORK_ROWS = 3          # a cell's step_row gets work (3, G*H): row 0 zeros, rows 1-2 scratch
+
 
 def workspace(width, dtype):
     """The ``work`` array of ``stepper``'s step: (3, G*H), row 0 zeros (see ``step_row`` in
     ``fastrnn.cells.CellKernels``)."""
-    return np.zeros((3, width), dtype)
+    return np.zeros((WORK_ROWS, width), dtype)
 
 
 def _step_into(tokens, table, w_ihT, w_hhT, b_ih, b_hh, dec_wT, dec_b, h, c, gx, gh, logits,
@@ -64,7 +66,7 @@ def _step_into(tokens, table, w_ihT, w_hhT, b_ih, b_hh, dec_wT, dec_b, h, c, gx,
 
 def _step(tokens, table, w_ihT, w_hhT, b_ih, b_hh, dec_wT, dec_b, h, c, gx, gh, logits, flag):
     step(tokens, table, w_ihT, w_hhT, b_ih, b_hh, dec_wT, dec_b, h, c, gx, gh, logits,
-         np.zeros((3, gx.shape[1]), gx.dtype), flag)
+         np.zeros((WORK_ROWS, gx.shape[1]), gx.dtype), flag)
 
 
 @njit
@@ -98,7 +100,7 @@ def _pick(logits, temperature, top_k, argmax, u, probs):
 
 def _generate(token, n, temperature, top_k, argmax, uniforms, table, w_ihT, w_hhT, b_ih, b_hh,
               dec_wT, dec_b, h, c, gx, gh, logits, probs, out, flag):
-    work = np.zeros((3, gx.shape[1]), gx.dtype)
+    work = np.zeros((WORK_ROWS, gx.shape[1]), gx.dtype)
     tok = np.empty(1, np.int64)
     tok[0] = token
     for i in range(n):
