@@ -1,7 +1,17 @@
 """The one place that knows numba's options. Kernels import ``njit`` and ``prange`` from here.
 
 - ``cache=True``: compiled kernels are stored next to the package (or in ``NUMBA_CACHE_DIR``);
-  ``fastrnn.warmup()`` compiles every signature once.
+  ``fastrnn.warmup()`` compiles every signature once. numba keeps a cached kernel while the
+  file that defines it is unchanged, even when a function or constant it uses from another
+  module changed (numba/numba#1833, #9483; its docs: "Cache invalidation fails to recognize
+  changes in functions defined in a different file"), and the kernels use ``_math``, ``_gemm``,
+  ``_bptt``'s factories and ``fastrnn.kernels`` across files: after an edit or a ``git pull``
+  of such a module an editable install would run the old code. So every kernel's cache index
+  also records ``sources_stamp()``, a hash of the sources compiled code can reach
+  (``COMPILED_SOURCES``), and an index written under another stamp counts as stale: numba
+  compiles again and overwrites it, with its own atomic writes, in whichever cache directory
+  it picked (nothing is deleted, a read-only install works as before, and a process still
+  running the old sources at worst makes the next one compile again).
 - ``fastmath`` with only the flags that keep NaN/Inf semantics (no ``nnan``, ``ninf``), so a
   diverging run shows up as NaN instead of being optimised away, and without ``reassoc``, so
   that a kernel computes the same bits whether this process compiled it or loaded it from
@@ -33,13 +43,16 @@ import contextlib
 import ctypes
 import functools
 import glob
+import hashlib
 import os
 import sys
 import threading
 import types
+import warnings
 
 import numba
 from numba import prange  # noqa: F401  (re-exported for the kernels)
+from numba.core.caching import FunctionCache
 
 
 def _preload_tbb():
@@ -71,13 +84,72 @@ OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 DISABLED = bool(int(os.environ.get("NUMBA_DISABLE_JIT", "0") or 0))
 
 
-def njit(*args, parallel=False, **kwargs):
-    """``numba.njit`` with fastrnn's options; ``parallel=True`` for kernels that use prange."""
+# The sources whose code or constants compiled code can reach (relative to the package): the
+# modules that define compiled functions and every fastrnn module they import (a test checks
+# this against the imports). Editing another module (train.py, cli.py, nn/ ...) keeps the cache.
+COMPILED_SOURCES = ("__init__.py", "_jit.py", "_checks.py", "cells.py",
+                    "kernels/", "compat/", "reference/")
+
+
+@functools.lru_cache(maxsize=None)
+def sources_stamp():
+    """sha256 of the paths and contents of ``COMPILED_SOURCES``' .py files (computed once per
+    process, ~1 ms: the stamp a kernel's cache index must carry to be loaded)."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    paths = []
+    for name in COMPILED_SOURCES:
+        if name.endswith("/"):
+            folder = os.path.join(root, name)
+            paths += sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                            if f.endswith(".py"))
+        else:
+            paths.append(os.path.join(root, name))
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        digest.update(f"{os.path.relpath(path, root)}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+class _StampedCache(FunctionCache):
+    """numba's on-disk cache of one kernel, valid only for the sources it was compiled from:
+    the index's source stamp (numba's hash of the defining file) becomes (that hash,
+    ``sources_stamp()``), so an index written by other sources is stale to numba."""
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        index = getattr(self, "_cache_file", None)
+        if not hasattr(index, "_source_stamp"):
+            _warn_unstamped()
+            return
+        index._source_stamp = (index._source_stamp, sources_stamp())
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_unstamped():
+    warnings.warn(f"numba {numba.__version__} stores its cache differently: fastrnn cannot tie "
+                  "its kernels' cache to all their sources; after editing fastrnn's modules, "
+                  "delete the *.nbi and *.nbc files in its __pycache__ folders",
+                  RuntimeWarning, stacklevel=4)
+
+
+def njit(fn=None, *, parallel=False, **kwargs):
+    """``numba.njit`` with fastrnn's options (lazy compilation: no signatures); ``parallel=True``
+    for kernels that use prange. With ``cache=True`` (the default) the on-disk cache is the
+    stamped one (``_StampedCache``)."""
     opts = dict(OPTIONS, parallel=parallel, **kwargs)
     opts["fastmath"] = set(opts["fastmath"])
-    if args and callable(args[0]):
-        return numba.njit(**opts)(args[0])
-    return numba.njit(*args, **opts)
+    cache = opts.pop("cache")
+
+    def wrap(fn):
+        dispatcher = numba.njit(**opts)(fn)
+        if cache and hasattr(dispatcher, "py_func"):    # (NUMBA_DISABLE_JIT=1 returns fn)
+            dispatcher._cache = _StampedCache(dispatcher.py_func)
+        return dispatcher
+
+    return wrap if fn is None else wrap(fn)
 
 
 def parallel_or_serial(serial_when):
