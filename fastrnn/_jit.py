@@ -91,25 +91,28 @@ COMPILED_SOURCES = ("__init__.py", "_jit.py", "_checks.py", "cells.py",
                     "kernels/", "compat/", "reference/")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sources_stamp():
-    """sha256 of the paths and contents of ``COMPILED_SOURCES``' .py files (computed once per
-    process, ~1 ms: the stamp a kernel's cache index must carry to be loaded)."""
+    """sha256 of the paths and contents of ``COMPILED_SOURCES``' .py files, computed once per
+    process (~1.5 ms): the stamp a kernel's cache index must carry to be loaded. A file or
+    folder that cannot be read counts as absent (no error: at worst a needless compile)."""
     root = os.path.dirname(os.path.abspath(__file__))
-    paths = []
-    for name in COMPILED_SOURCES:
-        if name.endswith("/"):
-            folder = os.path.join(root, name)
-            paths += sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                            if f.endswith(".py"))
-        else:
-            paths.append(os.path.join(root, name))
     digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as f:
-            data = f.read()
-        digest.update(f"{os.path.relpath(path, root)}\0{len(data)}\0".encode())
-        digest.update(data)
+    for name in COMPILED_SOURCES:
+        try:
+            files = (sorted(name + f for f in os.listdir(os.path.join(root, name))
+                            if f.endswith(".py")) if name.endswith("/") else [name])
+        except OSError:
+            files = []
+        for file in files:
+            try:
+                with open(os.path.join(root, file), "rb") as f:
+                    data = f.read()
+            except OSError:
+                data = None
+            size = "-" if data is None else len(data)
+            digest.update(f"{file}\0{size}\0".encode())
+            digest.update(data or b"")
     return digest.hexdigest()
 
 
@@ -127,7 +130,7 @@ class _StampedCache(FunctionCache):
         index._source_stamp = (index._source_stamp, sources_stamp())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _warn_unstamped():
     warnings.warn(f"numba {numba.__version__} stores its cache differently: fastrnn cannot tie "
                   "its kernels' cache to all their sources; after editing fastrnn's modules, "

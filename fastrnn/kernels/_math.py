@@ -33,8 +33,9 @@ compile them with the caller's flags); LLVM inlines them into the caller's loop.
 does not call ``exp`` (a loop over a tanh that did stayed scalar, 14 ns per element: LLVM did
 not inline it) but shares exp's core, ``_exp_reduced``, a small jitted function of its own.
 
-numba's ``cache=True`` checks only the source file of the cached kernel itself: after editing
-this module, clear the kernels' cache files (``fastrnn/kernels/__pycache__/*.nbi``, ``*.nbc``).
+numba's ``cache=True`` checks only the source file of the cached kernel itself; fastrnn's
+kernels also check this module and the others compiled code reaches (``fastrnn._jit``), so an
+edit here recompiles the kernels that call these functions.
 """
 
 import math
