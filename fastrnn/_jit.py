@@ -11,7 +11,11 @@
   (``COMPILED_SOURCES``), and an index written under another stamp counts as stale: numba
   compiles again and overwrites it, with its own atomic writes, in whichever cache directory
   it picked (nothing is deleted, a read-only install works as before, and a process still
-  running the old sources at worst makes the next one compile again).
+  running the old sources at worst makes the next one compile again). numba offers no option
+  for this (its dependency tracking, numba/numba#8396 and #9563, is unmerged;
+  ``NUMBA_CACHE_LOCATOR_CLASSES`` would change every package's caching), so ``_StampedCache``
+  sets two private attributes, ``Dispatcher._cache`` and the index's ``_source_stamp``, and
+  warns if a numba version lacks the latter (tests/kernels/test_cache.py fails then too).
 - ``fastmath`` with only the flags that keep NaN/Inf semantics (no ``nnan``, ``ninf``), so a
   diverging run shows up as NaN instead of being optimised away, and without ``reassoc``, so
   that a kernel computes the same bits whether this process compiled it or loaded it from
