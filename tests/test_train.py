@@ -196,7 +196,7 @@ def test_signal_saves_a_checkpoint_and_resume_continues(corpus, tmp_path, sig):
 
 def test_a_time_budget_picks_the_model_size(corpus, tmp_path, capsys):
     """`--time S` without --hidden/--layers/--dropout: the 2x128 LSTM while it would read the
-    training text at most OVERFIT_PASSES times in S seconds, else 2x256 with dropout 0.2; the
+    training text at most OVERFIT_PASSES times in S seconds, else train.LARGE_MODEL; the
     first line says what was chosen and why; given sizes and resumed runs are left alone."""
     from fastrnn import cli
 
@@ -209,10 +209,10 @@ def test_a_time_budget_picks_the_model_size(corpus, tmp_path, capsys):
 
     big = tmp_path / "big"
     line = first_line("--time", 600, "--out", big)
-    assert line.startswith("model: lstm 2 x 256, dropout 0.2,") and "and overfit" in line
+    assert line.startswith("model: lstm 2 x 256, dropout 0.4,") and "and overfit" in line
     assert "chosen for --time 600 s" in line
     config = ckpt.load_run(big / "checkpoint.npz")["config"]
-    assert (config["hidden"], config["layers"], config["dropout"]) == (256, 2, 0.2)
+    assert (config["hidden"], config["layers"], config["dropout"]) == (256, 2, 0.4)
     line = first_line("--time", 1, "--out", tmp_path / "short")       # ~2 passes: the default
     assert line.startswith("model: lstm 2 x 128,") and "chosen for --time 1 s" in line
     assert "overfit" not in line
