@@ -150,6 +150,32 @@ def test_bptt_at_the_tutorials_size():
         assert rel_err(g, w) < TOL
 
 
+def test_bptt_reuses_only_the_gradients_no_one_holds():
+    # bptt writes into the arrays of the previous call once the caller has dropped them: the
+    # results stay exact (dLdU's rows of the previous sentence zeroed again), and arrays the
+    # caller still holds, or holds a view of, are never written
+    rng = np.random.default_rng(5)
+    model, ref = pair(rng, 60, 5, 3)
+    (x1, x2), (y1, y2) = sentences(rng, 60, 2, lo=6)
+    want1, want2 = ref.bptt(x1, y1), ref.bptt(x2, y2)
+    model.bptt(x1, y1)
+    first = id(model._held[1])                      # (no reference kept here)
+    for _ in range(3):                              # alternate: every call reuses
+        for x, y, want in ((x1, y1, want1), (x2, y2, want2)):
+            got = model.bptt(x, y)
+            assert id(got[1]) == first
+            for g, w in zip(got, want):
+                assert rel_err(g, w) < TOL
+            del got, g
+    kept = model.bptt(x1, y1)
+    view = model.bptt(x2, y2)[0][:, :3]             # a view of dLdU keeps its array
+    again = model.bptt(x2, y2)
+    assert again[0].base is not view.base and again[1] is not kept[1]
+    for g, w in zip(kept, want1):
+        assert rel_err(g, w) < TOL
+    assert rel_err(view, want2[0][:, :3]) < TOL
+
+
 def test_sgd_step_and_training_loop_match():
     rng = np.random.default_rng(3)
     model, ref = pair(rng, 25, 5, 3)
