@@ -37,6 +37,17 @@
   on idle cores the two are within a few percent (README, "Threads").
   A venv's ``lib/`` is not on the loader path, so ``_preload_tbb`` loads pip's libtbb by path
   before numba looks for it by name.
+- glibc's malloc is told to keep freed memory for reuse (``MALLOC_TUNED``; Linux with glibc
+  only): blocks up to ``MMAP_THRESHOLD`` (32 MB) come from the heap, and freed memory is given
+  back to the system only when ``TRIM_THRESHOLD`` (256 MB) of it is free at the heap's top.
+  A training step allocates tens of MB of arrays (time-major projections, states, gate caches,
+  their gradients) and frees them before the next one; under glibc's default (blocks of a few
+  MB mmap-ed, or trimmed when freed) every step got them as new pages, each 4 kB page a page
+  fault on first touch: 3,000 faults per step of the 2x128 LSTM char model (B=T=50), 8,300 for
+  the 2x256, 19% of the step time on this VM (46 -> 37 ms, 140 -> 115 ms). PyTorch's
+  allocator caches its blocks the same way. ``FASTRNN_MALLOC=system`` (read at import) keeps
+  glibc's defaults, as do ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` or malloc
+  tunables set by the user.
 - BLAS inside kernels (numba's ``np.dot`` calls scipy's BLAS) runs single-threaded: the kernels
   split work over numba's threads themselves, so exactly one thread pool owns the cores while a
   kernel runs. ``blas_single_threaded()`` enforces that around kernel calls and restores the
@@ -81,6 +92,29 @@ def _preload_tbb():
 if numba.config.THREADING_LAYER in ("default", "workqueue", "threadsafe"):
     numba.config.THREADING_LAYER = "threadsafe"
     _preload_tbb()
+
+MMAP_THRESHOLD = 32 << 20         # glibc's own ceiling for its adaptive threshold
+TRIM_THRESHOLD = 256 << 20
+
+
+def _keep_freed_memory():
+    """-> True when glibc's ``mallopt`` took MMAP_THRESHOLD and TRIM_THRESHOLD (see above)."""
+    env = os.environ
+    if (env.get("FASTRNN_MALLOC") == "system" or not sys.platform.startswith("linux")
+            or "MALLOC_MMAP_THRESHOLD_" in env or "MALLOC_TRIM_THRESHOLD_" in env
+            or "glibc.malloc" in env.get("GLIBC_TUNABLES", "")):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):             # not glibc
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+MALLOC_TUNED = _keep_freed_memory()
 
 FASTMATH = {"contract", "arcp", "nsz", "afn"}
 OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
