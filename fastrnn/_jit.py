@@ -43,9 +43,10 @@
   A training step allocates tens of MB of arrays (time-major projections, states, gate caches,
   their gradients) and frees them before the next one; under glibc's default (blocks of a few
   MB mmap-ed, or trimmed when freed) every step got them as new pages, each 4 kB page a page
-  fault on first touch: 3,000 faults per step of the 2x128 LSTM char model (B=T=50), 8,300 for
-  the 2x256, 19% of the step time on this VM (46 -> 37 ms, 140 -> 115 ms). PyTorch's
-  allocator caches its blocks the same way. ``FASTRNN_MALLOC=system`` (read at import) keeps
+  fault on first touch: 1,700-3,000 faults per step of the 2x128 LSTM char model (B=T=50),
+  6,000-8,300 for the 2x256; without them the step takes 0.81x the time (median of six
+  interleaved rounds, README "Performance"). PyTorch's allocator caches its blocks the same
+  way. ``FASTRNN_MALLOC=system`` (read at import) keeps
   glibc's defaults, as do ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` or malloc
   tunables set by the user.
 - BLAS inside kernels (numba's ``np.dot`` calls scipy's BLAS) runs single-threaded: the kernels
