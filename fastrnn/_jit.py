@@ -37,9 +37,10 @@
   on idle cores the two are within a few percent (README, "Threads").
   A venv's ``lib/`` is not on the loader path, so ``_preload_tbb`` loads pip's libtbb by path
   before numba looks for it by name.
-- glibc's malloc is told to keep freed memory for reuse (``MALLOC_TUNED``; Linux with glibc
-  only): blocks up to ``MMAP_THRESHOLD`` (32 MB) come from the heap, and freed memory is given
-  back to the system only when ``TRIM_THRESHOLD`` (256 MB) of it is free at the heap's top.
+- glibc's malloc is told to keep freed memory for reuse when this module loads, i.e. when
+  fastrnn first loads its kernels (``MALLOC_TUNED``; Linux with glibc only): blocks up to
+  ``MMAP_THRESHOLD`` (32 MB) come from the heap, and freed memory is given back to the system
+  only when ``TRIM_THRESHOLD`` (256 MB) of it is free at the heap's top.
   A training step allocates tens of MB of arrays (time-major projections, states, gate caches,
   their gradients) and frees them before the next one; under glibc's default (blocks of a few
   MB mmap-ed, or trimmed when freed) every step got them as new pages, each 4 kB page a page
