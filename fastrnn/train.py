@@ -46,8 +46,8 @@ from . import _files, _progress, cells, dist, optim, validation
 from ._progress import plot_log  # noqa: F401  (train.plot_log: the --plot curves)
 from .budget import Budget
 # names that stay importable as fastrnn.train.X
-from .config import (LARGE_MODEL, OVERFIT_PASSES, SCHEDULES,  # noqa: F401
-                     TrainConfig, build_model, build_optimizer, model_for_time)
+from .config import (LARGE_MODEL, LARGE_MODEL_PASSES, OVERFIT_PASSES,  # noqa: F401
+                     SCHEDULES, TrainConfig, build_model, build_optimizer, model_for_time)
 from .rundir import (BEST, CHECKPOINT, LOCK, MODEL_KEYS, RunLockedError,  # noqa: F401
                      check_same_model, lock_run_dir, remove_stale_temps, update_latest_link)
 from .validation import evaluate, heldout_loss, val_file_ids  # noqa: F401
@@ -99,10 +99,15 @@ class Trainer:
         if cfg.auto_model and cfg.time is not None and resumed is None:
             train_tokens = self.train_data.batches_per_epoch * cfg.batch * cfg.seq
             pick, passes = model_for_time(cfg.time, train_tokens)
+            capped = bool(pick) and cfg.steps is None and cfg.epochs is None
+            if capped:
+                pick["epochs"] = LARGE_MODEL_PASSES
             cfg = self.cfg = dataclasses.replace(cfg, **pick)
             self.model_choice = (
                 f"chosen for --time {cfg.time:g} s: in that time the 2x128 model would read "
-                f"the training text ~{passes:.2g} times" + (" and overfit" if pick else ""))
+                f"the training text ~{passes:.2g} times" + (" and overfit" if pick else "")
+                + (f"; this one stops after {LARGE_MODEL_PASSES} passes if time is left, as "
+                   f"more overfit too (--epochs N to go on)" if capped else ""))
         ck.check_training_memory(cfg.cell, cfg.hidden, cfg.layers, self.vocab.size,
                                  self.streams[1] - self.streams[0], cfg.seq, cfg.dtype,
                                  cfg.optimizer, cfg.on_nan == "rollback")

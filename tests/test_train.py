@@ -224,3 +224,23 @@ def test_a_time_budget_picks_the_model_size(corpus, tmp_path, capsys):
     assert train.model_for_time(10, 62_000 * 10 // train.OVERFIT_PASSES)[0] == {}
     assert train.model_for_time(10, 62_000 * 10 // train.OVERFIT_PASSES - 1)[0] == \
         train.LARGE_MODEL
+
+
+def test_the_large_pick_stops_after_its_passes(tmp_path):
+    """The model `--time` picks when the default would overfit trains at most
+    LARGE_MODEL_PASSES passes when neither --steps nor --epochs is given (then the run ends
+    early, its schedule decayed to 0 at that step); a given --epochs is kept."""
+    p = tmp_path / "small.txt"
+    p.write_text("the cat sat on the mat and ran home fast " * 30)
+    t = train.Trainer(cfg(p, tmp_path / "capped", steps=None, time=600, auto_model=True,
+                          hidden=128, layers=2, dropout=0.0, batch=4, seq=8),
+                      progress=False)
+    bpe = t.train_data.batches_per_epoch
+    assert (t.cfg.hidden, t.cfg.dropout, t.cfg.epochs) == (256, 0.4, train.LARGE_MODEL_PASSES)
+    assert f"stops after {train.LARGE_MODEL_PASSES} passes" in t.model_choice
+    assert t.run() == "done"
+    assert t.step == train.LARGE_MODEL_PASSES * bpe
+    assert t.opt.lr == 0.0                          # the schedule ended where the run did
+    t = train.Trainer(cfg(p, tmp_path / "given", steps=None, time=600, auto_model=True,
+                          hidden=128, layers=2, epochs=1, batch=4, seq=8), progress=False)
+    assert (t.cfg.hidden, t.cfg.epochs) == (256, 1) and "stops after" not in t.model_choice
