@@ -45,12 +45,16 @@ def run_train(args, given_options):
         trainer = train.Trainer(cfg, resume=args.resume, progress=not args.no_progress)
         end = trainer.budget.total                # steps/epochs: the last step
         if args.resume and end is not None and trainer.step >= end:
-            budget = (f"--steps {cfg.steps}" if cfg.steps == end else
-                      f"--epochs {cfg.epochs:g} (step {end})")
+            cfg = trainer.cfg                     # with the pass limit a picked model keeps
+            if cfg.steps == end:
+                budget, larger = f"--steps {cfg.steps}", f"--steps {trainer.step + 1000}"
+            else:
+                budget = f"--epochs {cfg.epochs:g} (step {end})"
+                larger = f"--epochs {2 * cfg.epochs:g}"
             raise ValueError(f"{args.resume} is already at step {trainer.step}, past the budget "
                              f"{budget}: nothing to train. Budgets count from the start of "
-                             f"the run: give a larger one (e.g. --steps {trainer.step + 1000}) "
-                             "or --time SECONDS")
+                             f"the run: give a larger one (e.g. {larger})"
+                             + ("" if cfg.time is not None else " or --time SECONDS"))
         if args.overwrite and trainer.world.is_root and not (
                 args.resume and os.path.abspath(args.resume)
                 == os.path.abspath(trainer.checkpoint_path)):

@@ -108,6 +108,10 @@ class Trainer:
                 f"the training text ~{passes:.2g} times" + (" and overfit" if pick else "")
                 + (f"; this one stops after {LARGE_MODEL_PASSES} passes if time is left, as "
                    f"more overfit too (--epochs N to go on)" if capped else ""))
+        elif resumed is not None and cfg.steps is None and cfg.epochs is None:
+            saved = resumed["config"]              # a picked model keeps its pass limit
+            if saved.get("auto_model") and saved.get("epochs") == LARGE_MODEL_PASSES:
+                cfg = self.cfg = dataclasses.replace(cfg, epochs=LARGE_MODEL_PASSES)
         ck.check_training_memory(cfg.cell, cfg.hidden, cfg.layers, self.vocab.size,
                                  self.streams[1] - self.streams[0], cfg.seq, cfg.dtype,
                                  cfg.optimizer, cfg.on_nan == "rollback")

@@ -226,10 +226,13 @@ def test_a_time_budget_picks_the_model_size(corpus, tmp_path, capsys):
         train.LARGE_MODEL
 
 
-def test_the_large_pick_stops_after_its_passes(tmp_path):
+def test_the_large_pick_stops_after_its_passes(tmp_path, capsys):
     """The model `--time` picks when the default would overfit trains at most
     LARGE_MODEL_PASSES passes when neither --steps nor --epochs is given (then the run ends
-    early, its schedule decayed to 0 at that step); a given --epochs is kept."""
+    early, its schedule decayed to 0 at that step), also when resumed; a given --epochs is
+    kept."""
+    from fastrnn import cli
+
     p = tmp_path / "small.txt"
     p.write_text("the cat sat on the mat and ran home fast " * 30)
     t = train.Trainer(cfg(p, tmp_path / "capped", steps=None, time=600, auto_model=True,
@@ -241,6 +244,12 @@ def test_the_large_pick_stops_after_its_passes(tmp_path):
     assert t.run() == "done"
     assert t.step == train.LARGE_MODEL_PASSES * bpe
     assert t.opt.lr == 0.0                          # the schedule ended where the run did
+    # resumed with --time alone, the limit stays (budgets do not carry over, this one does)
+    code = cli.main(["train", "--resume", str(tmp_path / "capped"), "--time", "600",
+                     "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"past the budget --epochs {train.LARGE_MODEL_PASSES}" in err
+    assert f"e.g. --epochs {2 * train.LARGE_MODEL_PASSES})" in err and "--time SECONDS" not in err
     t = train.Trainer(cfg(p, tmp_path / "given", steps=None, time=600, auto_model=True,
                           hidden=128, layers=2, epochs=1, batch=4, seq=8), progress=False)
     assert (t.cfg.hidden, t.cfg.epochs) == (256, 1) and "stops after" not in t.model_choice
